@@ -51,7 +51,7 @@ class Hit:
     def to_dict(self) -> dict[str, Any]:
         return {
             "item_id": self.item_id,
-            "path": self.path,
+            "path": os.fsencode(self.path).decode("utf-8", "replace"),
             "modality": self.modality,
             "score": round(float(self.score), 6),
             "segments": [

@@ -1,0 +1,1 @@
+"""Command line: a thin table of subcommands over the library API."""

@@ -1,0 +1,1 @@
+"""Search: query parsing, filters, per-modality ANN search and grouping into hits."""

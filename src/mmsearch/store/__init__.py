@@ -1,0 +1,1 @@
+"""The SQLite catalog: items, segments, vectors, user fields, failures, and schema migrations."""

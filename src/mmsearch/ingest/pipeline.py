@@ -1,0 +1,289 @@
+"""The ingest run: discover -> plan -> decode in workers -> encode in batches -> commit.
+
+Each batch's items, segments and vectors are committed in one transaction
+(``Catalog.commit_items``), then the in-memory indexes catch up from the
+journal. Killing the process at any point loses at most the batch in flight;
+the next run skips everything committed (its size and mtime match).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmsearch.encoders.base import Encoder
+from mmsearch.ingest.plan import Planned, plan_file
+from mmsearch.ingest.prepare import Prepared, PrepareFailed, Task, init_worker, prepare
+from mmsearch.ingest.report import IngestReport
+from mmsearch.media.discover import Discovered, Skipped, discover
+from mmsearch.media.image import MAX_PIXELS_DEFAULT
+from mmsearch.store.catalog import Catalog
+from mmsearch.store.rows import NewItem, NewSegment
+from mmsearch.vectorstore import VectorStore
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class IngestOptions:
+    batch_size: int = 64
+    """Files per commit (and per encoder call for images)."""
+    workers: int | None = None
+    """Decode worker processes; None = min(4, CPUs); 0 = decode in this process."""
+    max_pixels: int = MAX_PIXELS_DEFAULT
+    chunk_chars: int = 300
+    save_every_s: float = 30.0
+    """How often the FAISS index files are checkpointed during a long run."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """User fields added to every item of this run (filterable)."""
+    progress: bool = False
+
+
+class Ingestor:
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: VectorStore,
+        encoder: Encoder,
+        space_id: int,
+        options: IngestOptions | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self.encoder = encoder
+        self.space_id = space_id
+        self.opt = options or IngestOptions()
+
+    def run(self, roots: Sequence[str]) -> IngestReport:
+        t0 = time.perf_counter()
+        report = IngestReport()
+        run_id = self.catalog.start_run(roots)
+        try:
+            todo = self._plan(roots, report)
+            self._embed(todo, report)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            raise
+        finally:
+            self.vectors.save()
+            report.seconds = time.perf_counter() - t0
+            self.catalog.finish_run(run_id, report.to_dict() | {"failures": report.failed})
+        return report
+
+    # -- planning ----------------------------------------------------------------------
+    def _plan(self, roots: Sequence[str], report: IngestReport) -> list[Planned]:
+        seen: set[str] = set()
+        claimed: set[int] = set()
+        todo: list[Planned] = []
+        for found in discover(roots):
+            if isinstance(found, Skipped):
+                self.catalog.record_failure(found.path, "discover", found.reason)
+                report.fail(found.path, "discover", found.reason)
+                continue
+            seen.add(found.path)
+            planned = self._plan_one(found, claimed, report)
+            if planned is not None:
+                todo.append(planned)
+        report.removed = self._remove_missing(roots, seen, claimed)
+        return todo
+
+    def _plan_one(self, d: Discovered, claimed: set[int], report: IngestReport) -> Planned | None:
+        try:
+            p = plan_file(self.catalog, d, claimed)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self.catalog.record_failure(d.path, "read", reason, d.size, d.mtime)
+            report.fail(d.path, "read", reason)
+            return None
+        if p.item_id is not None:
+            claimed.add(p.item_id)
+        if p.action == "unchanged":
+            report.unchanged += 1
+        elif p.action == "failed_before":
+            report.previously_failed += 1
+        elif p.action in ("touched", "moved"):
+            self.catalog.update_stat(
+                p.item_id or 0,
+                path=d.path if p.action == "moved" else None,
+                size=d.size,
+                mtime=p.stat_mtime,
+            )
+            if p.action == "moved":
+                report.moved += 1
+            else:
+                report.unchanged += 1
+        else:
+            return p
+        return None
+
+    def _remove_missing(self, roots: Sequence[str], seen: set[str], claimed: set[int]) -> int:
+        gone: list[int] = []
+        for root in roots:
+            for item in self.catalog.iter_items(under=os.path.abspath(root)):
+                if item.path in seen or item.id in claimed or os.path.lexists(item.path):
+                    continue
+                gone.append(item.id)
+        if gone:
+            self.catalog.delete_items(gone)
+            self.vectors.refresh()
+        return len(gone)
+
+    # -- decoding, encoding, committing ------------------------------------------------
+    def _embed(self, todo: list[Planned], report: IngestReport) -> None:
+        if not todo:
+            return
+        by_path = {p.file.path: p for p in todo}
+        tasks = [self._task(p.file) for p in todo]
+        bar = _progress_bar(len(tasks)) if self.opt.progress else None
+        last_save = time.monotonic()
+        try:
+            for batch in _chunked(self._prepared(tasks), self.opt.batch_size):
+                self._commit_batch(batch, by_path, report)
+                if bar is not None:
+                    bar.update(len(batch))
+                if time.monotonic() - last_save > self.opt.save_every_s:
+                    self.vectors.save()
+                    last_save = time.monotonic()
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _task(self, d: Discovered) -> Task:
+        return Task(
+            d.path,
+            d.modality,
+            d.caption_path,
+            d.meta_path,
+            max_pixels=self.opt.max_pixels,
+            chunk_chars=self.opt.chunk_chars,
+        )
+
+    def _prepared(self, tasks: list[Task]) -> Iterator[Prepared | PrepareFailed]:
+        preprocess = self.encoder.image_preprocessor()
+        workers = self.opt.workers
+        if workers is None:
+            workers = min(4, os.cpu_count() or 1)
+        if workers <= 0 or len(tasks) < 2 * self.opt.batch_size:
+            init_worker(preprocess)
+            yield from map(prepare, tasks)
+            return
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=init_worker, initargs=(preprocess,)
+        ) as pool:
+            yield from pool.map(prepare, tasks, chunksize=8)
+
+    def _commit_batch(
+        self,
+        batch: list[Prepared | PrepareFailed],
+        by_path: dict[str, Planned],
+        report: IngestReport,
+    ) -> None:
+        ok = [b for b in batch if isinstance(b, Prepared)]
+        for b in batch:
+            if isinstance(b, PrepareFailed):
+                p = by_path[b.task.path]
+                self.catalog.record_failure(
+                    b.task.path, b.stage, b.reason, p.file.size, p.stat_mtime
+                )
+                report.fail(b.task.path, b.stage, b.reason)
+        if not ok:
+            return
+        items = self._encode(ok, by_path)
+        replace = [by_path[p.task.path].item_id for p in ok]
+        self.catalog.commit_items(
+            items, self.space_id, replace=[r for r in replace if r is not None]
+        )
+        self.vectors.refresh()
+        for r in replace:
+            if r is None:
+                report.added += 1
+            else:
+                report.updated += 1
+
+    def _encode(self, ok: list[Prepared], by_path: dict[str, Planned]) -> list[NewItem]:
+        images = [p for p in ok if p.pixels is not None]
+        image_vecs = (
+            self.encoder.encode_pixels(np.stack([p.pixels for p in images]))  # type: ignore[misc]
+            if images
+            else np.zeros((0, self.encoder.dim), np.float32)
+        )
+        texts = [t for p in ok for t in _texts_of(p)]
+        text_vecs = self.encoder.encode_text(texts) if texts else np.zeros((0, 0), np.float32)
+        image_row = {id(p): i for i, p in enumerate(images)}
+        items: list[NewItem] = []
+        t = 0
+        for p in ok:
+            segs: list[NewSegment] = []
+            if p.pixels is not None:
+                segs.append(NewSegment("image", "image", image_vecs[image_row[id(p)]]))
+            for kind, text in _kinded_texts(p):
+                segs.append(NewSegment("text", kind, text_vecs[t], text=text))
+                t += 1
+            items.append(self._new_item(p, by_path[p.task.path], segs))
+        return items
+
+    def _new_item(self, p: Prepared, plan: Planned, segs: list[NewSegment]) -> NewItem:
+        d = plan.file
+        meta: dict[str, Any] = {}
+        if p.caption:
+            meta["caption"] = p.caption
+        if p.meta:
+            meta["sidecar"] = p.meta
+        if p.warnings:
+            meta["warnings"] = p.warnings
+        fields = {**_scalar_fields(p.meta), **self.opt.metadata}
+        return NewItem(
+            path=d.path,
+            modality=d.modality,
+            size=d.size,
+            mtime=plan.stat_mtime,
+            content_hash=plan.content_hash,
+            width=p.width,
+            height=p.height,
+            taken_at=p.taken_at if p.taken_at is not None else d.mtime,
+            meta=meta,
+            fields=fields,
+            segments=segs,
+        )
+
+
+def _kinded_texts(p: Prepared) -> list[tuple[str, str]]:
+    if p.task.modality == "text":
+        return [("text", c) for c in p.chunks]
+    return [("caption", p.caption)] if p.caption else []
+
+
+def _texts_of(p: Prepared) -> list[str]:
+    return [t for _, t in _kinded_texts(p)]
+
+
+def _scalar_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
+
+
+def _chunked(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for x in it:
+        batch.append(x)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", desc="indexing", dynamic_ncols=True)

@@ -1,0 +1,97 @@
+"""Decode and preprocess one file; runs in worker processes so the model is never starved.
+
+Everything here is picklable and free of model code: the encoder's image
+preprocessor is handed to each worker once, by the pool initialiser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmsearch.encoders.base import ImagePreprocessor, Pixels
+from mmsearch.errors import DecodeError
+from mmsearch.media.discover import read_caption, read_sidecar_meta
+from mmsearch.media.image import MAX_PIXELS_DEFAULT, load_image_for_model
+from mmsearch.media.text import chunk_text, read_text_file
+
+MAX_TEXT_CHUNKS = 2_000
+"""Cap per text file, so one huge file cannot dominate a run."""
+
+
+@dataclass(frozen=True)
+class Task:
+    path: str
+    modality: str
+    caption_path: str | None = None
+    meta_path: str | None = None
+    max_pixels: int = MAX_PIXELS_DEFAULT
+    chunk_chars: int = 300
+
+
+@dataclass
+class Prepared:
+    task: Task
+    pixels: Pixels | None = None
+    chunks: list[str] = field(default_factory=list)
+    caption: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    width: int | None = None
+    height: int | None = None
+    taken_at: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PrepareFailed:
+    task: Task
+    stage: str
+    reason: str
+
+
+_PREPROCESS: ImagePreprocessor | None = None
+
+
+def init_worker(preprocess: ImagePreprocessor | None) -> None:
+    global _PREPROCESS
+    _PREPROCESS = preprocess
+
+
+def prepare(task: Task) -> Prepared | PrepareFailed:
+    """Decode ``task``; never raises for bad input (returns :class:`PrepareFailed`)."""
+    try:
+        out = Prepared(task)
+        if task.meta_path is not None:
+            out.meta = read_sidecar_meta(task.meta_path)
+        if task.modality == "image":
+            _prepare_image(task, out)
+        elif task.modality == "text":
+            chunks = chunk_text(read_text_file(task.path), max_chars=task.chunk_chars)
+            out.chunks = [c.text for c in chunks[:MAX_TEXT_CHUNKS]]
+        else:
+            return PrepareFailed(task, "decode", f"unsupported modality {task.modality}")
+        return out
+    except DecodeError as exc:
+        return PrepareFailed(task, "decode", exc.reason)
+    except MemoryError:
+        return PrepareFailed(task, "decode", "out of memory while decoding")
+    except OSError as exc:
+        return PrepareFailed(task, "read", exc.strerror or str(exc))
+    except Exception as exc:  # a decoder bug must not end the run; record it
+        return PrepareFailed(task, "decode", f"{type(exc).__name__}: {exc}")
+
+
+def _prepare_image(task: Task, out: Prepared) -> None:
+    if _PREPROCESS is None:
+        raise RuntimeError("worker has no image preprocessor")
+    image, probe = load_image_for_model(task.path, max_pixels=task.max_pixels)
+    out.pixels = np.asarray(_PREPROCESS(image), dtype=np.float32)
+    out.width, out.height = image.size
+    out.taken_at = probe.taken_at
+    if task.caption_path is not None:
+        try:
+            out.caption = read_caption(task.caption_path).strip() or None
+        except DecodeError as exc:  # a bad caption must not cost us the image
+            out.warnings.append(f"caption ignored: {exc.reason}")

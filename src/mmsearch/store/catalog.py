@@ -1,0 +1,428 @@
+"""SQLite catalog of one library: items, segments, vectors, fields, failures.
+
+The catalog is the source of truth. Vectors are stored here (float32 blobs) in
+the same transaction as their item and segment rows; the FAISS index is a
+cache rebuilt or caught up from ``index_log`` (see ``mmsearch.index.sync``).
+WAL mode lets searches read while an ingest writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmsearch.errors import LibraryError
+from mmsearch.store.migrations import migrate
+from mmsearch.store.rows import FailureRow, ItemRow, NewItem, SegmentRow, blob_to_vec, vec_to_blob
+from mmsearch.types import Ids, Vectors
+
+_ITEM_COLS = (
+    "id, path, path_key, modality, size, mtime, content_hash, width, height, taken_at, meta_json"
+)
+
+
+def path_key(path: str) -> bytes:
+    """Exact bytes of a path (non-UTF-8 names survive), used as the unique key."""
+    return os.fsencode(path)
+
+
+def display_path(path: str) -> str:
+    """A printable form of a path: undecodable bytes become U+FFFD."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def _item(row: sqlite3.Row) -> ItemRow:
+    return ItemRow(
+        id=row["id"],
+        path=os.fsdecode(bytes(row["path_key"])),
+        path_key=bytes(row["path_key"]),
+        modality=row["modality"],
+        size=row["size"],
+        mtime=row["mtime"],
+        content_hash=row["content_hash"],
+        width=row["width"],
+        height=row["height"],
+        taken_at=row["taken_at"],
+        meta=json.loads(row["meta_json"] or "{}"),
+    )
+
+
+class Catalog:
+    """One SQLite connection to a library's catalog file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> Catalog:
+        if readonly and not path.exists():
+            raise LibraryError(f"no library catalog at {path}")
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            if not readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"cannot open library catalog {path}: {exc}") from exc
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta and spaces -------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
+            )
+
+    def get_space(self, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM spaces WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        return {**dict(row), "info": json.loads(row["info_json"])}
+
+    def create_space(
+        self, name: str, spec: str, fingerprint: str, dim: int, info: dict[str, Any]
+    ) -> int:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO spaces (name, spec, fingerprint, dim, info_json) VALUES (?, ?, ?, ?, ?)",
+                (name, spec, fingerprint, dim, json.dumps(info, default=str)),
+            )
+        return int(cur.lastrowid or 0)
+
+    # -- items -----------------------------------------------------------------------
+    def item_by_path(self, path: str) -> ItemRow | None:
+        row = self.conn.execute(
+            f"SELECT {_ITEM_COLS} FROM items WHERE path_key = ?", (path_key(path),)
+        ).fetchone()
+        return None if row is None else _item(row)
+
+    def items_by_hash(self, content_hash: str) -> list[ItemRow]:
+        rows = self.conn.execute(
+            f"SELECT {_ITEM_COLS} FROM items WHERE content_hash = ?", (content_hash,)
+        ).fetchall()
+        return [_item(r) for r in rows]
+
+    def items(self, ids: Sequence[int]) -> dict[int, ItemRow]:
+        out: dict[int, ItemRow] = {}
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                f"SELECT {_ITEM_COLS} FROM items WHERE id IN ({marks})", chunk
+            ):
+                out[r["id"]] = _item(r)
+        return out
+
+    def iter_items(self, under: str | None = None) -> Iterator[ItemRow]:
+        """All items, or those whose path is ``under`` (a folder or file path)."""
+        if under is None:
+            cur = self.conn.execute(f"SELECT {_ITEM_COLS} FROM items ORDER BY id")
+        else:
+            key = path_key(under)
+            sep = os.fsencode(os.sep)
+            prefix = key if key.endswith(sep) else key + sep
+            cur = self.conn.execute(
+                f"SELECT {_ITEM_COLS} FROM items WHERE path_key = ? "
+                "OR (path_key >= ? AND path_key < ?) ORDER BY id",
+                (key, prefix, prefix + b"\xff"),
+            )
+        for r in cur:
+            yield _item(r)
+
+    def commit_items(
+        self, items: Sequence[NewItem], space_id: int, *, replace: Iterable[int] = ()
+    ) -> list[int]:
+        """Insert items with their segments and vectors, deleting ``replace`` first, atomically."""
+        now = time.time()
+        ids: list[int] = []
+        with self.conn:
+            self._delete(list(replace))
+            for it in items:
+                ids.append(self._insert_item(it, space_id, now))
+        return ids
+
+    def _insert_item(self, it: NewItem, space_id: int, now: float) -> int:
+        c = self.conn
+        c.execute("DELETE FROM failures WHERE path_key = ?", (path_key(it.path),))
+        cur = c.execute(
+            "INSERT INTO items (path_key, path, modality, size, mtime, content_hash, width, height,"
+            " taken_at, meta_json, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                path_key(it.path),
+                display_path(it.path),
+                it.modality,
+                it.size,
+                it.mtime,
+                it.content_hash,
+                it.width,
+                it.height,
+                it.taken_at,
+                json.dumps(it.meta, ensure_ascii=False, default=str),
+                now,
+            ),
+        )
+        item_id = int(cur.lastrowid or 0)
+        self._write_fields(item_id, it.fields)
+        for ord_, seg in enumerate(it.segments):
+            scur = c.execute(
+                "INSERT INTO segments (item_id, modality, kind, ord, t_start, t_end, text)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (item_id, seg.modality, seg.kind, ord_, seg.t_start, seg.t_end, seg.text),
+            )
+            c.execute(
+                "INSERT INTO vectors (segment_id, space_id, modality, vec) VALUES (?, ?, ?, ?)",
+                (scur.lastrowid, space_id, seg.modality, vec_to_blob(seg.vector)),
+            )
+        return item_id
+
+    def _write_fields(self, item_id: int, fields: dict[str, Any]) -> None:
+        for key, value in fields.items():
+            if value is None or isinstance(value, (dict, list)):
+                continue
+            num = float(value) if isinstance(value, (int, float)) else None
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO fields (item_id, key, value_text, value_num) VALUES (?, ?, ?, ?)",
+                (item_id, key, text, num),
+            )
+
+    def set_fields(self, item_id: int, fields: dict[str, Any]) -> None:
+        with self.conn:
+            self._write_fields(item_id, fields)
+
+    def item_fields(self, item_id: int) -> dict[str, Any]:
+        rows = self.conn.execute(
+            "SELECT key, value_text, value_num FROM fields WHERE item_id = ?", (item_id,)
+        ).fetchall()
+        return {
+            r["key"]: (r["value_num"] if r["value_num"] is not None else r["value_text"])
+            for r in rows
+        }
+
+    def update_stat(
+        self, item_id: int, *, path: str | None = None, size: int, mtime: float
+    ) -> None:
+        """Record a new size/mtime (content unchanged) and, for a moved file, its new path."""
+        with self.conn:
+            if path is not None:
+                self.conn.execute(
+                    "UPDATE items SET path_key = ?, path = ? WHERE id = ?",
+                    (path_key(path), display_path(path), item_id),
+                )
+                self.conn.execute("DELETE FROM failures WHERE path_key = ?", (path_key(path),))
+            self.conn.execute(
+                "UPDATE items SET size = ?, mtime = ? WHERE id = ?", (size, mtime, item_id)
+            )
+
+    def delete_items(self, ids: Sequence[int]) -> int:
+        with self.conn:
+            return self._delete(list(ids))
+
+    def _delete(self, ids: list[int]) -> int:
+        n = 0
+        for chunk in _chunks(ids, 900):
+            marks = ",".join("?" * len(chunk))
+            n += self.conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk).rowcount
+        return n
+
+    # -- segments and vectors ----------------------------------------------------------
+    def segments_for_vectors(self, vector_ids: Sequence[int]) -> dict[int, SegmentRow]:
+        """Map vector id -> its segment."""
+        out: dict[int, SegmentRow] = {}
+        for chunk in _chunks([int(v) for v in vector_ids], 900):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                "SELECT v.id AS vid, s.* FROM vectors v JOIN segments s ON s.id = v.segment_id"
+                f" WHERE v.id IN ({marks})",
+                chunk,
+            )
+            for r in rows:
+                out[r["vid"]] = SegmentRow(
+                    r["id"],
+                    r["item_id"],
+                    r["modality"],
+                    r["kind"],
+                    r["t_start"],
+                    r["t_end"],
+                    r["text"],
+                )
+        return out
+
+    def vectors(self, vector_ids: Sequence[int], dim: int) -> Vectors:
+        """Vectors for the given ids, in that order (missing ids raise KeyError)."""
+        found: dict[int, Vectors] = {}
+        for chunk in _chunks([int(v) for v in vector_ids], 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(f"SELECT id, vec FROM vectors WHERE id IN ({marks})", chunk):
+                found[r[0]] = blob_to_vec(r[1])
+        if not vector_ids:
+            return np.zeros((0, dim), dtype=np.float32)
+        return np.stack([found[int(v)] for v in vector_ids])
+
+    def item_vectors(self, item_id: int, space_id: int) -> Vectors:
+        rows = self.conn.execute(
+            "SELECT v.vec FROM vectors v JOIN segments s ON s.id = v.segment_id"
+            " WHERE s.item_id = ? AND v.space_id = ? ORDER BY v.id",
+            (item_id, space_id),
+        ).fetchall()
+        if not rows:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([blob_to_vec(r[0]) for r in rows])
+
+    def iter_vectors(
+        self, space_id: int, modality: str, batch: int = 10_000
+    ) -> Iterator[tuple[Ids, Vectors]]:
+        """All vectors of one (space, modality), in id order, in batches."""
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT id, vec FROM vectors WHERE space_id = ? AND modality = ? AND id > ?"
+                " ORDER BY id LIMIT ?",
+                (space_id, modality, last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            yield ids, np.stack([blob_to_vec(r[1]) for r in rows])
+            last = int(ids[-1])
+
+    def count_vectors(self, space_id: int, modality: str) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM vectors WHERE space_id = ? AND modality = ?", (space_id, modality)
+        ).fetchone()
+        return int(row[0])
+
+    def vector_modalities(self, space_id: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT modality FROM vectors WHERE space_id = ?", (space_id,)
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    # -- index journal -----------------------------------------------------------------
+    def last_seq(self) -> int:
+        row = self.conn.execute("SELECT MAX(seq) FROM index_log").fetchone()
+        return int(row[0] or 0)
+
+    def changes_since(self, space_id: int, modality: str, seq: int) -> tuple[Ids, Ids]:
+        """Net index changes after ``seq``: (ids to remove, ids to add that still exist)."""
+        removed = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT vector_id FROM index_log WHERE space_id = ? AND modality = ?"
+                " AND seq > ? AND op = 'remove'",
+                (space_id, modality, seq),
+            )
+        ]
+        added = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT l.vector_id FROM index_log l JOIN vectors v ON v.id = l.vector_id"
+                " WHERE l.space_id = ? AND l.modality = ? AND l.seq > ? AND l.op = 'add'"
+                " ORDER BY l.vector_id",
+                (space_id, modality, seq),
+            )
+        ]
+        return np.array(removed, dtype=np.int64), np.array(added, dtype=np.int64)
+
+    def trim_log(self, upto: int) -> None:
+        """Forget journal entries every index file has already absorbed."""
+        with self.conn:
+            self.conn.execute("DELETE FROM index_log WHERE seq <= ?", (upto,))
+
+    # -- filters -----------------------------------------------------------------------
+    def vector_ids_where(
+        self, space_id: int, modality: str, where: str, params: Sequence[Any]
+    ) -> Ids:
+        sql = (
+            "SELECT v.id FROM vectors v JOIN segments s ON s.id = v.segment_id"
+            " JOIN items i ON i.id = s.item_id"
+            f" WHERE v.space_id = ? AND v.modality = ? AND ({where})"
+        )
+        rows = self.conn.execute(sql, (space_id, modality, *params)).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    # -- failures ----------------------------------------------------------------------
+    def record_failure(
+        self,
+        path: str,
+        stage: str,
+        reason: str,
+        size: int | None = None,
+        mtime: float | None = None,
+    ) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO failures (path_key, path, stage, reason, size, mtime, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (path_key(path), display_path(path), stage, reason, size, mtime, time.time()),
+            )
+
+    def failure_stat(self, path: str) -> tuple[int | None, float | None] | None:
+        row = self.conn.execute(
+            "SELECT size, mtime FROM failures WHERE path_key = ?", (path_key(path),)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def clear_failures(self, paths: Iterable[str]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "DELETE FROM failures WHERE path_key = ?", [(path_key(p),) for p in paths]
+            )
+
+    def failures(self, limit: int | None = None) -> list[FailureRow]:
+        sql = "SELECT path, stage, reason, at FROM failures ORDER BY at DESC"
+        rows = self.conn.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+        return [FailureRow(r[0], r[1], r[2], r[3]) for r in rows]
+
+    # -- runs and stats ----------------------------------------------------------------
+    def start_run(self, roots: Sequence[str]) -> int:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO runs (started_at, roots_json) VALUES (?, ?)",
+                (time.time(), json.dumps([display_path(r) for r in roots])),
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, stats: dict[str, Any]) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE runs SET finished_at = ?, stats_json = ? WHERE id = ?",
+                (time.time(), json.dumps(stats), run_id),
+            )
+
+    def counts(self) -> dict[str, Any]:
+        c = self.conn
+        by_modality = dict(
+            c.execute("SELECT modality, COUNT(*) FROM items GROUP BY modality").fetchall()
+        )
+        return {
+            "items": int(c.execute("SELECT COUNT(*) FROM items").fetchone()[0]),
+            "items_by_modality": by_modality,
+            "segments": int(c.execute("SELECT COUNT(*) FROM segments").fetchone()[0]),
+            "vectors": int(c.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]),
+            "failures": int(c.execute("SELECT COUNT(*) FROM failures").fetchone()[0]),
+        }
+
+
+def _chunks(seq: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]

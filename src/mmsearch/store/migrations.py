@@ -1,0 +1,125 @@
+"""Versioned schema with stepwise migrations.
+
+Each entry of ``MIGRATIONS`` moves the schema from version ``i`` to ``i + 1``.
+A catalog written by a newer mmsearch (higher version than we know) is refused
+rather than guessed at. Vector adds and removes are journaled into
+``index_log`` by triggers, inside the same transaction as the catalog rows, so
+the FAISS index (a derived cache) can always be brought up to date after a crash.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from mmsearch.errors import LibraryError
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE spaces (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    info_json TEXT NOT NULL
+);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path_key BLOB NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    modality TEXT NOT NULL,
+    size INTEGER,
+    mtime REAL,
+    content_hash TEXT,
+    width INTEGER,
+    height INTEGER,
+    taken_at REAL,
+    meta_json TEXT NOT NULL DEFAULT '{}',
+    added_at REAL NOT NULL
+);
+CREATE INDEX items_hash ON items(content_hash);
+CREATE INDEX items_path ON items(path);
+CREATE INDEX items_taken ON items(taken_at);
+CREATE TABLE fields (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value_text TEXT,
+    value_num REAL,
+    PRIMARY KEY (item_id, key)
+);
+CREATE INDEX fields_text ON fields(key, value_text);
+CREATE INDEX fields_num ON fields(key, value_num);
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    modality TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    t_start REAL,
+    t_end REAL,
+    text TEXT
+);
+CREATE INDEX segments_item ON segments(item_id);
+CREATE TABLE vectors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    space_id INTEGER NOT NULL REFERENCES spaces(id),
+    modality TEXT NOT NULL,
+    vec BLOB NOT NULL
+);
+CREATE INDEX vectors_segment ON vectors(segment_id);
+CREATE INDEX vectors_space ON vectors(space_id, modality);
+CREATE TABLE index_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    space_id INTEGER NOT NULL,
+    modality TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('add', 'remove')),
+    vector_id INTEGER NOT NULL
+);
+CREATE TRIGGER vectors_added AFTER INSERT ON vectors BEGIN
+    INSERT INTO index_log (space_id, modality, op, vector_id)
+    VALUES (new.space_id, new.modality, 'add', new.id);
+END;
+CREATE TRIGGER vectors_removed AFTER DELETE ON vectors BEGIN
+    INSERT INTO index_log (space_id, modality, op, vector_id)
+    VALUES (old.space_id, old.modality, 'remove', old.id);
+END;
+CREATE TABLE failures (
+    path_key BLOB PRIMARY KEY,
+    path TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    size INTEGER,
+    mtime REAL,
+    at REAL NOT NULL
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    roots_json TEXT NOT NULL,
+    stats_json TEXT
+);
+"""
+
+MIGRATIONS: list[str] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the catalog to ``SCHEMA_VERSION`` one step at a time; return the version."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise LibraryError(
+            f"this library has catalog schema v{current}, newer than this mmsearch "
+            f"understands (v{SCHEMA_VERSION}); upgrade mmsearch to open it"
+        )
+    for version in range(current, SCHEMA_VERSION):
+        conn.executescript(
+            f"BEGIN; {MIGRATIONS[version]}; PRAGMA user_version = {version + 1}; COMMIT;"
+        )
+    return SCHEMA_VERSION

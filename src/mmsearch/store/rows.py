@@ -1,0 +1,81 @@
+"""Typed rows the catalog reads and writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmsearch.types import Vectors
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    id: int
+    path: str
+    path_key: bytes
+    modality: str
+    size: int | None
+    mtime: float | None
+    content_hash: str | None
+    width: int | None
+    height: int | None
+    taken_at: float | None
+    meta: dict[str, Any]
+
+
+@dataclass
+class NewSegment:
+    """A segment to insert, with its vector (one row of the space's dimension)."""
+
+    modality: str
+    kind: str
+    vector: Vectors
+    text: str | None = None
+    t_start: float | None = None
+    t_end: float | None = None
+
+
+@dataclass
+class NewItem:
+    """An item and its segments, committed together in one transaction."""
+
+    path: str
+    modality: str
+    size: int | None = None
+    mtime: float | None = None
+    content_hash: str | None = None
+    width: int | None = None
+    height: int | None = None
+    taken_at: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    segments: list[NewSegment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    id: int
+    item_id: int
+    modality: str
+    kind: str
+    t_start: float | None
+    t_end: float | None
+    text: str | None
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    path: str
+    stage: str
+    reason: str
+    at: float
+
+
+def vec_to_blob(v: Vectors) -> bytes:
+    return np.ascontiguousarray(v, dtype=np.float32).tobytes()
+
+
+def blob_to_vec(b: bytes) -> Vectors:
+    return np.frombuffer(b, dtype=np.float32)
