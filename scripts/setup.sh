@@ -13,5 +13,5 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 # torch/torchvision pins live in requirements/constraints.txt (not in the package metadata),
 # so users keep their own CUDA build.
-.venv/bin/pip install -q -c requirements/constraints.txt -e ".[all,dev]"
+.venv/bin/pip install -q -c requirements/constraints.txt -e ".[all,dev,bench]"
 echo "setup done: .venv ready"

@@ -114,3 +114,16 @@ def test_demo_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert res["ingest"]["added"] >= 200 and res["ingest"]["failed"] == 0
     precisions = {q["title"]: q["precision"] for q in res["queries"]}
     assert sum(precisions.values()) / len(precisions) >= 0.6, precisions
+
+
+def test_default_model_without_hub_gives_one_clear_message(
+    tmp_path: Path,
+    shapes: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["index", str(shapes), "--library", str(tmp_path / "lib")]) == 2
+    err = capsys.readouterr().err
+    assert "google/siglip2-base-patch16-256" in err and "mmsearch demo" in err
+    assert "Traceback" not in err

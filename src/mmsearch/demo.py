@@ -45,19 +45,23 @@ class DemoResult:
         return sum(self.correct) / len(self.correct) if self.correct else 0.0
 
 
-def _single(attrs: dict[str, Any]) -> dict[str, Any]:
-    shapes = attrs.get("shapes") or [attrs]
-    return shapes[0]
+def shapes_of(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The shapes in a generated image, as [{"shape", "colour", "size"}, ...]."""
+    out = [{"shape": attrs["shape"], "colour": attrs["colour"], "size": attrs.get("size")}]
+    if attrs.get("count") == 2:
+        out.append(
+            {"shape": attrs["shape2"], "colour": attrs["colour2"], "size": attrs.get("size2")}
+        )
+    return out
 
 
 def _has(colour: str | None = None, shape: str | None = None) -> Callable[[dict[str, Any]], bool]:
     def check(meta: dict[str, Any]) -> bool:
-        for s in meta.get("shapes", []):
-            if (colour is None or s.get("colour") == colour) and (
-                shape is None or s.get("shape") == shape
-            ):
-                return True
-        return False
+        return any(
+            (colour is None or s.get("colour") == colour)
+            and (shape is None or s.get("shape") == shape)
+            for s in meta.get("shapes", [])
+        )
 
     return check
 
@@ -68,22 +72,19 @@ def write_media(folder: Path, n: int = N_IMAGES, seed: int = SEED) -> None:
     for i, sample in enumerate(generate(n, seed)):
         stem = folder / f"shape_{i:04d}"
         sample.image.save(stem.with_suffix(".png"))
-        meta = {
-            "shapes": sample.attrs.get("shapes", [sample.attrs]),
-            "n_shapes": len(sample.attrs.get("shapes", [1])),
-        }
-        first = _single(sample.attrs)
-        meta |= {"colour": first.get("colour"), "shape": first.get("shape")}
+        shapes = shapes_of(sample.attrs)
+        meta = {"shapes": shapes, "n_shapes": len(shapes)}
+        meta |= {"colour": shapes[0]["colour"], "shape": shapes[0]["shape"]}
         stem.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False))
         if i < N_CAPTIONED:
             stem.with_suffix(".txt").write_text(sample.caption_en + "\n" + sample.caption_zh + "\n")
 
 
 def demo_queries(folder: Path) -> list[DemoQuery]:
-    probe = next(iter(generate(1, SEED + 1)))
+    probe = next(s for s in generate(50, SEED + 1) if s.attrs["count"] == 1)
     probe_path = folder / "query.png"
     probe.image.save(probe_path)
-    first = _single(probe.attrs)
+    first = shapes_of(probe.attrs)[0]
     return [
         DemoQuery("text → image: 'a red circle'", {"query": "a red circle"}, _has("red", "circle")),
         DemoQuery(

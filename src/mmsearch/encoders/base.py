@@ -113,7 +113,8 @@ class ImageEncoderMixin:
             arr = np.stack([pre(load_rgb(im)) for im in chunk]).astype(np.float32, copy=False)
             out.append(self.encode_pixels(arr))
         if not out:
-            return np.zeros((0, self.dim), dtype=np.float32)  # type: ignore[attr-defined]
+            dim = int(getattr(self, "dim"))  # noqa: B009 - provided by the concrete encoder
+            return np.zeros((0, dim), dtype=np.float32)
         return np.concatenate(out, axis=0)
 
 

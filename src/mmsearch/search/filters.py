@@ -68,7 +68,8 @@ def _field_clause(key: str, value: Any) -> tuple[str, list[Any]]:
     if isinstance(value, (list, tuple)) and len(value) == 2:
         value = {"gte": value[0], "lte": value[1]}
     if isinstance(value, Mapping):
-        conds, params = [], [key]
+        conds: list[str] = []
+        params: list[Any] = [key]
         for op, bound in value.items():
             if op not in _OPS:
                 raise QueryError(f"unknown range operator {op!r} for {key!r}; use gt/gte/lt/lte")
