@@ -7,7 +7,6 @@ import calendar
 import os
 import resource
 import struct
-import sys
 import time
 import warnings
 import zlib
@@ -140,13 +139,7 @@ def test_eps_is_never_opened(tmp_path: Path) -> None:
 
 
 def test_heic_without_plugin_names_the_package(tmp_path: Path) -> None:
-    pytest.importorskip("PIL")
-    try:
-        import pillow_heif  # noqa: F401
-
-        pytest.skip("pillow-heif is installed")
-    except ImportError:
-        pass
+    # pillow-heif is an optional plugin that the project's setup does not install.
     p = tmp_path / "photo.heic"
     p.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)
     with pytest.raises(DecodeError, match="pillow-heif"):
@@ -160,22 +153,11 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         open_image_rgb(tmp_path)
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     with pytest.raises(DecodeError, match="not a regular file"):
         open_image_rgb(fifo)
-
-
-def test_unreadable_file_real_permissions(tmp_path: Path) -> None:
-    if permissions_ignored(tmp_path):
-        pytest.skip("this user (root) reads files whatever their mode")
-    p = tmp_path / "secret.png"
-    Image.new("RGB", (4, 4)).save(p)
-    p.chmod(0)
-    with pytest.raises(DecodeError, match="permission denied"):
-        open_image_rgb(p)
 
 
 def test_unreadable_file_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -363,8 +345,6 @@ def test_pil_input_is_converted_without_touching_it() -> None:
 
 
 def test_non_utf8_file_name(tmp_path: Path) -> None:
-    if sys.getfilesystemencoding().lower() not in ("utf-8", "utf8"):
-        pytest.skip("needs a UTF-8 file system encoding")
     raw = os.fsencode(str(tmp_path)) + b"/caf\xe9.png"
     fd = os.open(raw, os.O_WRONLY | os.O_CREAT, 0o644)
     import io
