@@ -14,6 +14,7 @@ _EXTRAS = {
     "open_clip": "torch",
     "onnxruntime": "onnx",
     "onnx": "onnx",
+    "ftfy": "onnx",
     "av": "media",
     "fastapi": "server",
     "uvicorn": "server",
