@@ -94,12 +94,12 @@ def main() -> None:
         f"Fresh process each run (OS file cache warm), library of {args.items} images; median and best "
         f"of {args.runs}.",
         "",
-        "| command | median s | best s | vs open_clip torch |",
+        "| command | median s | best s | speed-up vs open_clip torch |",
         "| --- | --- | --- | --- |",
     ]
     torch_median = next(m for n, m, _ in rows if "open_clip" in n)
     for name, med, best in rows:
-        lines.append(f"| {name} | {med:.2f} | {best:.2f} | {torch_median / med:.1f}× faster |")
+        lines.append(f"| {name} | {med:.2f} | {best:.2f} | {torch_median / med:.1f}× |")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -64,7 +64,8 @@ def build_where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
 
 
 def _field_clause(key: str, value: Any) -> tuple[str, list[Any]]:
-    base = "EXISTS (SELECT 1 FROM fields f WHERE f.item_id = i.id AND f.key = ? AND "
+    # "i.id IN (subquery)" lets SQLite start from the fields index instead of scanning items.
+    base = "i.id IN (SELECT f.item_id FROM fields f WHERE f.key = ? AND "
     if isinstance(value, (list, tuple)) and len(value) == 2:
         value = {"gte": value[0], "lte": value[1]}
     if isinstance(value, Mapping):
@@ -81,7 +82,7 @@ def _field_clause(key: str, value: Any) -> tuple[str, list[Any]]:
     if isinstance(value, bool):
         return base + "f.value_text = ?)", [key, str(value).lower()]
     if isinstance(value, (int, float)):
-        return base + "(f.value_num = ? OR f.value_text = ?))", [key, float(value), str(value)]
+        return base + "f.value_num = ?)", [key, float(value)]
     return base + "f.value_text = ?)", [key, str(value)]
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from mmsearch.errors import LibraryError
 from mmsearch.store.migrations import migrate
 from mmsearch.store.rows import FailureRow, ItemRow, NewItem, SegmentRow, blob_to_vec, vec_to_blob
-from mmsearch.types import Ids, Vectors
+from mmsearch.types import MODALITIES, Ids, Vectors
 
 _ITEM_COLS = (
     "id, path, path_key, modality, size, mtime, content_hash, width, height, taken_at, meta_json"
@@ -198,7 +198,7 @@ class Catalog:
         for key, value in fields.items():
             if value is None or isinstance(value, (dict, list)):
                 continue
-            num = float(value) if isinstance(value, (int, float)) else None
+            num = _as_number(value)
             text = str(value).lower() if isinstance(value, bool) else str(value)
             self.conn.execute(
                 "INSERT OR REPLACE INTO fields (item_id, key, value_text, value_num) VALUES (?, ?, ?, ?)",
@@ -312,10 +312,14 @@ class Catalog:
         return int(row[0])
 
     def vector_modalities(self, space_id: int) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT DISTINCT modality FROM vectors WHERE space_id = ?", (space_id,)
-        ).fetchall()
-        return sorted(r[0] for r in rows)
+        """Modalities that have vectors in ``space_id`` (one indexed probe each, no scan)."""
+        return [
+            m
+            for m in MODALITIES
+            if self.conn.execute(
+                "SELECT 1 FROM vectors WHERE space_id = ? AND modality = ? LIMIT 1", (space_id, m)
+            ).fetchone()
+        ]
 
     # -- index journal -----------------------------------------------------------------
     def last_seq(self) -> int:
@@ -353,11 +357,13 @@ class Catalog:
         self, space_id: int, modality: str, where: str, params: Sequence[Any]
     ) -> Ids:
         sql = (
-            "SELECT v.id FROM vectors v JOIN segments s ON s.id = v.segment_id"
-            " JOIN items i ON i.id = s.item_id"
-            f" WHERE v.space_id = ? AND v.modality = ? AND ({where})"
+            # CROSS JOIN fixes the order: filter items first (by their indexes), then
+            # reach their vectors; starting from all vectors of a space is a full scan.
+            "SELECT v.id FROM items i CROSS JOIN segments s ON s.item_id = i.id"
+            " CROSS JOIN vectors v ON v.segment_id = s.id"
+            f" WHERE ({where}) AND +v.space_id = ? AND +v.modality = ?"
         )
-        rows = self.conn.execute(sql, (space_id, modality, *params)).fetchall()
+        rows = self.conn.execute(sql, (*params, space_id, modality)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
     # -- failures ----------------------------------------------------------------------
@@ -426,3 +432,15 @@ class Catalog:
 def _chunks(seq: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
+
+
+def _as_number(value: Any) -> float | None:
+    """The numeric value of a field (numbers and numeric strings), for range and equality filters."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None
