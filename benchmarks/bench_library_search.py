@@ -28,7 +28,9 @@ RESULTS = Path(__file__).parent / "results" / "library-search.md"
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(max(1, n // 50), dim)).astype(np.float32)
-    x = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
+    x = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.normal(size=(n, dim)).astype(
+        np.float32
+    )
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -42,8 +44,14 @@ def fill(lib_dir: Path, vecs: np.ndarray) -> None:
     space = cat.create_space("main", info.spec, info.fingerprint, info.dim, info.to_dict())
     batch = []
     for i, v in enumerate(vecs):
-        batch.append(NewItem(path=f"/bench/{i:07d}.jpg", modality="image", fields={"shard": i % 100},
-                             segments=[NewSegment("image", "image", v)]))
+        batch.append(
+            NewItem(
+                path=f"/bench/{i:07d}.jpg",
+                modality="image",
+                fields={"shard": i % 100},
+                segments=[NewSegment("image", "image", v)],
+            )
+        )
         if len(batch) == 5000:
             cat.commit_items(batch, space)
             batch = []
@@ -100,14 +108,18 @@ def main() -> None:
             t = time.perf_counter()
             lib.search(vector=q, k=10, filters={"shard": 7})
             filtered.append(time.perf_counter() - t)
-        for name, xs in (("FaissIndex.search (bare)", bare), ("Library.search(vector=...)", full),
-                         ("Library.search, filter shard=7 (1% of items)", filtered)):
+        for name, xs in (
+            ("FaissIndex.search (bare)", bare),
+            ("Library.search(vector=...)", full),
+            ("Library.search, filter shard=7 (1% of items)", filtered),
+        ):
             rows.append((name, pct(xs, 50), pct(xs, 99)))
         overhead = statistics.median(f - b for f, b in zip(full, bare, strict=True)) * 1000
         kind = str(index.spec)
         lib.close()
-    cpu = subprocess.run("lscpu | grep 'Model name' | sed 's/.*: *//'", shell=True,
-                         capture_output=True, text=True).stdout.strip()
+    cpu = subprocess.run(
+        "lscpu | grep 'Model name' | sed 's/.*: *//'", shell=True, capture_output=True, text=True
+    ).stdout.strip()
     lines = [
         "## Library search, end to end",
         "",

@@ -9,10 +9,11 @@ import struct
 import zlib
 from pathlib import Path
 
-from fakes import ColourEncoder, solid
 from PIL import Image
 
 from mmsearch.library import Library
+
+from fakes import ColourEncoder, solid
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -73,7 +74,13 @@ def test_awkward_folder(tmp_path: Path) -> None:
         assert report.added == len(good)
         failed = {os.path.basename(f.path): f.reason for f in report.failures}
         assert set(failed) == {
-            "zero.png", "corrupt.jpg", "truncated.jpg", "bomb.png", "data.xyz", "loop", "dangling.png"
+            "zero.png",
+            "corrupt.jpg",
+            "truncated.jpg",
+            "bomb.png",
+            "data.xyz",
+            "loop",
+            "dangling.png",
         }, failed
         assert all(reason for reason in failed.values())
         assert "pixels" in failed["bomb.png"] or "bomb" in failed["bomb.png"]

@@ -30,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
                     {
                         "title": r.query.title,
                         "precision": r.precision,
-                        "hits": [h.to_dict() | {"correct": c} for h, c in zip(r.hits, r.correct, strict=True)],
+                        "hits": [
+                            h.to_dict() | {"correct": c}
+                            for h, c in zip(r.hits, r.correct, strict=True)
+                        ],
                     }
                     for r in results
                 ],

@@ -41,6 +41,7 @@ class IndexSpec:
     params: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "params", dict(self.params))  # not shared with the caller
         if self.kind not in _REQUIRED_PARAMS:
             raise ValueError(f"unknown index kind {self.kind!r}; expected one of {INDEX_KINDS}")
         missing = [p for p in _REQUIRED_PARAMS[self.kind] if p not in self.params]
@@ -62,7 +63,9 @@ class IndexSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexSpec:
-        return cls(kind=str(data["kind"]), params={str(k): int(v) for k, v in data["params"].items()})
+        return cls(
+            kind=str(data["kind"]), params={str(k): int(v) for k, v in data["params"].items()}
+        )
 
     def __str__(self) -> str:
         return f"{self.kind}({json.dumps(self.to_dict()['params'])[1:-1]})"

@@ -75,7 +75,11 @@ def pq_m(n: int, dim: int, nlist: int, budget: int | None) -> int:
     smallest = min(good)
     log.warning(
         "no IVF-PQ setting for %d x %d vectors fits %d bytes; using the smallest (m=%d, ~%d bytes)",
-        n, dim, budget, smallest, ivfpq_bytes(n, dim, nlist, smallest),
+        n,
+        dim,
+        budget,
+        smallest,
+        ivfpq_bytes(n, dim, nlist, smallest),
     )
     return smallest
 

@@ -39,7 +39,7 @@ class IngestOptions:
     batch_size: int = 64
     """Files per commit (and per encoder call for images)."""
     workers: int | None = None
-    """Decode worker processes; None = min(4, CPUs); 0 = decode in this process."""
+    """Decode worker processes; None = :func:`default_workers`; 0 = decode in this process."""
     max_pixels: int = MAX_PIXELS_DEFAULT
     chunk_chars: int = 300
     save_every_s: float = 30.0
@@ -172,7 +172,7 @@ class Ingestor:
         preprocess = self.encoder.image_preprocessor()
         workers = self.opt.workers
         if workers is None:
-            workers = min(4, os.cpu_count() or 1)
+            workers = default_workers(self.encoder)
         if workers <= 0 or len(tasks) < 2 * self.opt.batch_size:
             init_worker(preprocess)
             yield from map(prepare, tasks)
@@ -256,6 +256,16 @@ class Ingestor:
             fields=fields,
             segments=segs,
         )
+
+
+def default_workers(encoder: Encoder) -> int:
+    """Decode processes worth starting: many when the model runs on a GPU (the CPUs are
+    free), few when it runs on the CPU (it needs the cores; on 2 cores workers only
+    compete with it: benchmarks/results/ingest.md)."""
+    cpus = os.cpu_count() or 1
+    if str(getattr(encoder, "device", "cpu")).startswith("cuda"):
+        return min(8, max(1, cpus - 1))
+    return min(4, cpus // 4)
 
 
 def _kinded_texts(p: Prepared) -> list[tuple[str, str]]:
