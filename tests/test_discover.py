@@ -57,21 +57,6 @@ def rel(items: list[Discovered | Skipped], root: Path) -> list[tuple[str, str]]:
     return out
 
 
-def permissions_ignored(tmp_path: Path) -> bool:
-    """Whether a mode-000 file can still be read (root with CAP_DAC_OVERRIDE)."""
-    probe = tmp_path / "mode000"
-    probe.write_bytes(b"x")
-    probe.chmod(0)
-    try:
-        with open(probe, "rb"):
-            return True
-    except PermissionError:
-        return False
-    finally:
-        probe.chmod(0o644)
-        probe.unlink()
-
-
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "lib"

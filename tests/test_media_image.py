@@ -52,21 +52,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def permissions_ignored(tmp_path: Path) -> bool:
-    """Whether a mode-000 file can still be read (root with CAP_DAC_OVERRIDE)."""
-    probe = tmp_path / "mode000"
-    probe.write_bytes(b"x")
-    probe.chmod(0)
-    try:
-        with open(probe, "rb"):
-            return True
-    except PermissionError:
-        return False
-    finally:
-        probe.chmod(0o644)
-        probe.unlink()
-
-
 # ----------------------------------------------------------------------------- bad input
 
 
