@@ -7,14 +7,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from mmsearch.errors import LibraryError
 from mmsearch.index import FaissIndex, IndexSpec, VectorIndex, choose_spec, needs_rebuild
 from mmsearch.index.planner import hnsw_bytes
-
-faiss = pytest.importorskip("faiss")
 
 DIM = 32
 N = 20_000

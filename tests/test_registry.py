@@ -61,8 +61,6 @@ def test_folder_without_model_files(tmp_path: Path) -> None:
 
 
 def test_folder_spec_loads_the_detected_backend(tmp_path: Path) -> None:
-    pytest.importorskip("transformers")
-    pytest.importorskip("open_clip")
     from tiny_models import make_tiny_hf_clip, make_tiny_openclip
 
     hf_folder = make_tiny_hf_clip(tmp_path, "clip")

@@ -7,8 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch
 
 import mmsearch  # noqa: E402
 from mmsearch.datasets import synthetic as syn  # noqa: E402
