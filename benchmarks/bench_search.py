@@ -283,8 +283,16 @@ def run_size(args: argparse.Namespace, data: Dataset, res: Result, spec: Any) ->
     _, truth = corpus.knn_exact(data.base, data.queries, k)
     log.info("ground truth in %.1f s", time.perf_counter() - t0)
 
-    ours, t_ours, mem_ours = build_ours(spec, data.base)
-    log.info("mmsearch %s built in %.0f s", spec, t_ours)
+    if args.index:
+        from mmsearch.index import FaissIndex
+
+        ours, t_ours, mem_ours = FaissIndex.load(args.index), float("nan"), float("nan")
+        if len(ours) != n or ours.spec != spec:
+            raise SystemExit(f"{args.index} holds {ours!r}, not {spec} over {n:,} vectors")
+        log.info("mmsearch index loaded from %s", args.index)
+    else:
+        ours, t_ours, mem_ours = build_ours(spec, data.base)
+        log.info("mmsearch %s built in %.0f s", spec, t_ours)
     if args.raw_build == "separate" or (args.raw_build == "auto" and n <= 200_000):
         raw, t_raw = build_raw(spec, data.base)
         raw_note = "raw FAISS index built separately with the same factory string and settings"
@@ -292,7 +300,7 @@ def run_size(args: argparse.Namespace, data: Dataset, res: Result, spec: Any) ->
         raw, t_raw = ours.faiss_index, float("nan")
         raw_note = "raw FAISS = the very FAISS object inside the mmsearch index, searched directly"
     log.info("raw built in %.0f s", t_raw)
-    res.add(f"### {data.name} vectors, n = {n:,}, dim = {data.base.shape[1]}", "")
+    res.add(f"#### {data.name} vectors, n = {n:,}, dim = {data.base.shape[1]}", "")
     res.add(*(f"- {note}" for note in data.notes))
     res.add(
         f"- mmsearch planner choice: `{spec}` (FAISS `{factory_string(spec)}`, inner product)",
@@ -300,7 +308,7 @@ def run_size(args: argparse.Namespace, data: Dataset, res: Result, spec: Any) ->
         "",
     )
 
-    save_dir = corpus.CACHE_DIR / "bench-index"
+    save_dir = corpus.CACHE_DIR / ("bench-index-resave" if args.index else "bench-index")
     t0 = time.perf_counter()
     ours.save(save_dir / "ix")
     t_save = time.perf_counter() - t0
@@ -324,10 +332,15 @@ def run_size(args: argparse.Namespace, data: Dataset, res: Result, spec: Any) ->
     res.table(
         ["", "value"],
         [
-            ["mmsearch build", f"{t_ours:.1f} s"],
+            [
+                "mmsearch build",
+                f"loaded from an earlier run's save ({args.index_built})"
+                if args.index
+                else f"{t_ours:.1f} s",
+            ],
             ["raw FAISS build", "same object" if np.isnan(t_raw) else f"{t_raw:.1f} s"],
             ["memory, estimate (`memory_bytes`)", f"{ours.memory_bytes() / 2**20:.0f} MiB"],
-            ["memory, RSS growth during build", f"{mem_ours:.0f} MiB"],
+            ["memory, RSS growth during build", "-" if args.index else f"{mem_ours:.0f} MiB"],
             ["raw vectors alone (n x dim x 4)", f"{data.base.nbytes / 2**20:.0f} MiB"],
             ["on disk", f"{disk:.0f} MiB"],
             ["save / load / mmap load", f"{t_save:.2f} s / {t_load:.2f} s / {t_mmap:.2f} s"],
@@ -504,7 +517,7 @@ def validate_section(res: Result) -> None:
     if not {"real", "synthetic"} <= CURVES.keys():
         return
     real, syn = CURVES["real"], CURVES["synthetic"]
-    res.add("### Real vs synthetic at the same size (the synthetic generator's check)", "")
+    res.add("#### Real vs synthetic at the same size (the synthetic generator's check)", "")
     rows = [[v, real[v][0], syn[v][0], real[v][1], syn[v][1]] for v in real if v in syn]
     res.table(
         ["effort", "recall real", "recall synthetic", "p50 ms real", "p50 ms synthetic"], rows
@@ -565,6 +578,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter-queries", type=int, default=200)
     ap.add_argument("--overhead-queries", type=int, default=200)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--index",
+        type=Path,
+        default=None,
+        help="search a saved mmsearch index of the same data instead of building one",
+    )
+    ap.add_argument("--index-built", default="build time not recorded", help="note for --index")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -573,7 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     mach = machine()
     res = Result()
     cmd = "bench_search.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    res.add(f"## n = {args.n:,}", "")
+    extra = f", memory budget {args.budget_mb} MiB" if args.budget_mb else ""
+    extra += f", kind forced to {args.kind}" if args.kind != "auto" else ""
+    res.add(f"### n = {args.n:,}{extra}", "")
     res.add(
         f"`.venv/bin/python benchmarks/{cmd}` on {mach['cpu']}, {mach['cores']} cores, "
         f"{mach['memory']} RAM; {mach['date']}; Python {mach['python']}, NumPy {mach['numpy']}, "
