@@ -28,7 +28,7 @@ PACKAGE_DIR = ROOT / "src" / "mmsearch" / "assets" / "demo-model"
 
 TRAIN_SEED = 20240601
 GALLERY_SEED = 777
-MODEL_ID = "mmsearch/demo-shapes-v1"
+MODEL_ID = "mmsearch/demo-shapes-v2"  # v1: transformer text tower, read bags of words
 
 
 def _print_metrics(metrics: dict[str, float]) -> None:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "build" / "demo-model")
     p.add_argument("--n-train", type=int, default=30000)
     p.add_argument("--n-gallery", type=int, default=1000)
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=800)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2)
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--counterparts",
         type=float,
-        default=0.5,
+        default=1.0,
         help="share of two-shape training images that come with a hard-negative twin",
     )
     p.add_argument("--install", action="store_true", help=f"copy the result to {PACKAGE_DIR}")

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mmsearch.train.losses import clip_loss, siglip_loss  # noqa: E402
+from mmsearch.train.losses import clip_loss, siglip_loss
 
 
 def _random_pair(n: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

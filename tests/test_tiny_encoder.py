@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-import mmsearch  # noqa: E402
-from mmsearch.datasets import synthetic as syn  # noqa: E402
-from mmsearch.encoders import builtin, tiny  # noqa: E402
-from mmsearch.encoders.base import Encoder  # noqa: E402
-from mmsearch.errors import ModelNotFoundError  # noqa: E402
-from mmsearch.train.tiny_trainer import TrainConfig, recall_at_k, train_tiny  # noqa: E402
+import mmsearch
+from mmsearch.datasets import synthetic as syn
+from mmsearch.encoders import builtin, tiny
+from mmsearch.encoders.base import Encoder
+from mmsearch.errors import ModelNotFoundError
+from mmsearch.train.tiny_trainer import TrainConfig, recall_at_k, train_tiny
 
 FRESH_SEED = 4242  # not the training seed (20240601) nor the gallery seed (777)
 
@@ -48,7 +48,7 @@ def _encode(enc: tiny.TinyEncoder, images: list) -> np.ndarray:
 def test_demo_loads_through_the_registry(demo: tiny.TinyEncoder) -> None:
     assert isinstance(demo, Encoder)
     assert demo.info.backend == "tiny"
-    assert demo.info.model_id == "mmsearch/demo-shapes-v1"
+    assert demo.info.model_id == "mmsearch/demo-shapes-v2"
     assert demo.info.spec == "builtin:demo"
     assert demo.dim == demo.info.dim == 128
     assert demo.info.preprocessing["size"] == 64
@@ -104,10 +104,7 @@ ZH_SHAPE = {"circle": "圆形", "square": "正方形", "triangle": "三角形", 
 
 
 def test_demo_understands_positions_and_shapes(demo: tiny.TinyEncoder) -> None:
-    """Same colour, same drawing noise: only the named position or shape tells them apart.
-
-    (Relations between two shapes, "a red circle left of a blue square", are not
-    learnt well by the shipped model; README.md says so.)"""
+    """Same colour, same drawing noise: only the named position or shape tells them apart."""
     wins = total = 0
     for shape, colour in (
         ("circle", "red"),
@@ -142,6 +139,32 @@ def test_demo_understands_positions_and_shapes(demo: tiny.TinyEncoder) -> None:
         wins += int((sim[:, 0] > sim[:, 1]).all())
         total += 1
     assert wins >= total - 1, (wins, total)
+
+
+def test_demo_binds_colours_to_shapes_and_reads_relations(demo: tiny.TinyEncoder) -> None:
+    """A caption prefers its own image over its counterpart: the same two shapes with their
+    places or colours traded (chance: 50%). A bag-of-words model cannot do this."""
+    twins = syn.generate(80, seed=FRESH_SEED + 1, pair_prob=1.0, counterpart_prob=1.0)
+    img = _encode(demo, [s.image for s in twins]).reshape(40, 2, -1)
+    for lang in ("en", "zh"):
+        texts = [s.caption_en if lang == "en" else s.caption_zh for s in twins]
+        txt = demo.encode_text(texts).reshape(40, 2, -1)
+        sim = np.einsum("pad,pbd->pab", txt, img)
+        acc = np.mean([sim[:, 0, 0] > sim[:, 0, 1], sim[:, 1, 1] > sim[:, 1, 0]])
+        assert acc >= 0.8, (lang, acc)
+    rng = np.random.default_rng(1)
+    pair = {"count": 2, "size": "large", "relation": "left of", "size2": "large"}
+    a = syn.draw(
+        {**pair, "shape": "circle", "colour": "red", "shape2": "square", "colour2": "blue"}, rng
+    )
+    b = syn.draw(
+        {**pair, "shape": "square", "colour": "blue", "shape2": "circle", "colour2": "red"}, rng
+    )
+    sim = demo.encode_text(
+        ["a red circle left of a blue square", "a blue square right of a red circle",
+         "一个红色的圆形在蓝色正方形的左边", "a blue square left of a red circle"]
+    ) @ _encode(demo, [a, b]).T  # fmt: skip
+    assert (sim[:3, 0] > sim[:3, 1]).all() and sim[3, 1] > sim[3, 0], sim
 
 
 def test_image_to_image_finds_the_jittered_original(
@@ -199,6 +222,33 @@ def test_tokenizer_words_chinese_and_unknowns() -> None:
     assert (ids[2] != 0).all()  # truncated to the context length
 
 
+@pytest.mark.parametrize("arch", ["gru", "transformer"])
+def test_random_model_save_load_round_trip(arch: str, tmp_path) -> None:
+    tok = tiny.TinyTokenizer.build(syn.vocabulary_texts(), context_length=24)
+    cfg = tiny.TinyConfig(model_id=f"test/{arch}", embed_dim=16, image_size=32, channels=(8, 16),
+                          vocab_size=len(tok), text_arch=arch, text_width=16, text_hidden=24,
+                          text_heads=2)  # fmt: skip
+    torch.manual_seed(0)
+    model = tiny.build_model(cfg).eval()
+    tiny.save_model(model, tok, tmp_path, dtype="float32")
+    enc = mmsearch.load_encoder(str(tmp_path), device="cpu")
+    assert enc.info.model_id == f"test/{arch}" and enc.dim == 16
+    texts = ["a red circle left of a blue square", "a blue square left of a red circle"]
+    with torch.inference_mode():
+        want = model.encode_text(torch.from_numpy(tok.encode(texts))).numpy()
+    got = enc.encode_text(texts)
+    np.testing.assert_array_equal(got, want)
+    assert not np.allclose(got[0], got[1])  # word order reaches the embedding
+
+
+def test_config_without_text_arch_is_a_transformer() -> None:
+    cfg = tiny.TinyConfig.from_json({"format_version": 1, "model_id": "old", "text_layers": 2})
+    assert cfg.text_arch == "transformer" and cfg.text_layers == 2
+    assert tiny.TinyConfig().text_arch == "gru"
+    with pytest.raises(ModelNotFoundError, match="newer"):
+        tiny.TinyConfig.from_json({"format_version": 99})
+
+
 def test_missing_folder_and_files(tmp_path) -> None:
     with pytest.raises(ModelNotFoundError):
         tiny.load(str(tmp_path / "nope"), spec="tiny:nope")
@@ -217,6 +267,7 @@ SMALL = tiny.TinyConfig(
     image_size=32,
     channels=(8, 16, 32),
     text_width=32,
+    text_hidden=32,
     text_heads=2,
     context_length=24,
 )
@@ -227,7 +278,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     samples = syn.generate(200, seed=1, pair_prob=0.0, size=32)
     gallery = syn.generate(100, seed=2, pair_prob=0.0, size=32)
     # one thread: tiny ops lose more to thread hand-offs than they gain on a busy CPU
-    cfg = TrainConfig(model=SMALL, steps=40, batch_size=64, lr=1e-2, warmup_steps=5, log_every=10,
+    cfg = TrainConfig(model=SMALL, steps=80, batch_size=64, lr=1e-2, warmup_steps=5, log_every=10,
                       max_shift=1, threads=1, save_dtype="float32")  # fmt: skip
     out = tmp_path_factory.mktemp("tiny-model")
     return train_tiny(cfg, samples, eval_samples=gallery, out_dir=out), out, gallery

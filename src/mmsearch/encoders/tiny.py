@@ -4,9 +4,11 @@ A model folder holds ``mmsearch_model.json`` (architecture, tokenizer and
 image preprocessing as data), ``model.safetensors`` (fp16 or fp32 weights)
 and the tokenizer's ``vocab.txt``. The image tower is a small CNN that keeps
 its spatial layout up to the projection (positions and relations matter); the
-text tower is a token embedding plus a small transformer with positional
-embeddings, read out at a leading [CLS] token. Both project to a shared space
-and are L2-normalised; ``logit_scale`` is the learnt CLIP temperature.
+text tower is a token embedding plus a GRU read out at the last token (or, as
+``text_arch="transformer"``, a small transformer with positional embeddings
+read out at a leading [CLS] token: at this size and budget it learns word
+order far more slowly). Both project to a shared space and are L2-normalised;
+``logit_scale`` is the learnt CLIP temperature.
 
 Inference needs only torch, numpy, PIL and safetensors.
 """
@@ -60,8 +62,13 @@ class TinyConfig:
     stem_stride: int = 2
     vocab_size: int = 256
     context_length: int = 32
+    text_arch: str = "gru"
+    """``gru`` (reads word order reliably on a tiny budget) or ``transformer``."""
     text_width: int = 128
-    text_layers: int = 2
+    """Token embedding size (and the transformer's width)."""
+    text_hidden: int = 192
+    """GRU state size."""
+    text_layers: int = 1
     text_heads: int = 4
     text_mlp_ratio: float = 2.0
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -82,6 +89,7 @@ class TinyConfig:
                 f"tiny model format {version} is newer than this mmsearch reads ({FORMAT_VERSION})"
             )
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known.setdefault("text_arch", "transformer")  # folders written before GRU text towers
         for key in ("channels", "mean", "std"):
             if key in known:
                 known[key] = tuple(known[key])
@@ -204,11 +212,32 @@ def build_model(config: TinyConfig) -> Any:
             coords = self.coords.to(pixels.dtype).expand(pixels.shape[0], -1, -1, -1)
             return self.head(self.body(torch.cat([pixels, coords], dim=1)))
 
+    class GruTextTower(nn.Module):  # type: ignore[misc, name-defined]
+        """Token embedding + GRU, read out at the last real token: order-aware by construction."""
+
+        def __init__(self, cfg: TinyConfig) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(cfg.vocab_size, cfg.text_width, padding_idx=0)
+            self.gru = nn.GRU(cfg.text_width, cfg.text_hidden, cfg.text_layers, batch_first=True)
+            self.norm = nn.LayerNorm(cfg.text_hidden)
+            self.proj = nn.Linear(cfg.text_hidden, cfg.embed_dim, bias=False)
+
+        def forward(self, ids: Any) -> Any:
+            out, _ = self.gru(self.embed(ids))
+            # padding comes after the text, so the state at the last real token is unaffected
+            last = ((ids != 0).sum(1) - 1).clamp(min=0)
+            return self.proj(self.norm(out[torch.arange(ids.shape[0], device=ids.device), last]))
+
     class TextTower(nn.Module):  # type: ignore[misc, name-defined]
+        """Token + position embeddings, a small transformer, read out at [CLS]."""
+
         def __init__(self, cfg: TinyConfig) -> None:
             super().__init__()
             width = cfg.text_width
             self.embed = nn.Embedding(cfg.vocab_size, width, padding_idx=0)
+            # Same small scale for tokens and positions (as in CLIP): with
+            # nn.Embedding's default N(0, 1) the positions are drowned out.
+            nn.init.normal_(self.embed.weight, std=0.02)
             self.pos = nn.Parameter(torch.randn(cfg.context_length, width) * 0.02)
             layer = nn.TransformerEncoderLayer(
                 width,
@@ -233,7 +262,7 @@ def build_model(config: TinyConfig) -> Any:
             super().__init__()
             self.config = cfg
             self.visual = ImageTower(cfg)
-            self.text = TextTower(cfg)
+            self.text = GruTextTower(cfg) if cfg.text_arch == "gru" else TextTower(cfg)
             self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1 / 0.07))))
 
         def encode_image(self, pixels: Any) -> Any:
@@ -293,6 +322,8 @@ def load_model(folder: str | Path) -> tuple[Any, TinyTokenizer, TinyConfig]:
         raise ModelNotFoundError(f"{path} is not a tiny model folder: {CONFIG_FILE} is missing")
     data = json.loads(cfg_path.read_text(encoding="utf-8"))
     config = TinyConfig.from_json(data)
+    if config.text_arch not in ("gru", "transformer"):
+        raise ModelNotFoundError(f"unknown text tower {config.text_arch!r} in {cfg_path}")
     if config.tokenizer != TOKENIZER_KIND:
         raise ModelNotFoundError(f"unknown tokenizer kind {config.tokenizer!r} in {cfg_path}")
     weights = path / data.get("weights", WEIGHTS_FILE)

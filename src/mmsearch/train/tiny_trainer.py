@@ -50,7 +50,7 @@ class TrainConfig:
 
     model: TinyConfig = field(default_factory=TinyConfig)
     seed: int = 0
-    steps: int = 600
+    steps: int = 800
     batch_size: int = 256
     lr: float = 2e-3
     min_lr_ratio: float = 0.02
