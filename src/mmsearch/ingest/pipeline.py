@@ -23,6 +23,7 @@ from mmsearch.encoders.base import Encoder
 from mmsearch.ingest.plan import Planned, plan_file
 from mmsearch.ingest.prepare import Prepared, PrepareFailed, Task, init_worker, prepare
 from mmsearch.ingest.report import IngestReport
+from mmsearch.media._io import os_error_reason
 from mmsearch.media.discover import Discovered, Skipped, discover
 from mmsearch.media.image import MAX_PIXELS_DEFAULT
 from mmsearch.store.catalog import Catalog
@@ -101,7 +102,7 @@ class Ingestor:
         try:
             p = plan_file(self.catalog, d, claimed)
         except OSError as exc:
-            reason = exc.strerror or str(exc)
+            reason = os_error_reason(exc)
             self.catalog.record_failure(d.path, "read", reason, d.size, d.mtime)
             report.fail(d.path, "read", reason)
             return None

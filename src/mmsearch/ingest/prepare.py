@@ -13,6 +13,7 @@ import numpy as np
 
 from mmsearch.encoders.base import ImagePreprocessor, Pixels
 from mmsearch.errors import DecodeError
+from mmsearch.media._io import os_error_reason
 from mmsearch.media.discover import read_caption, read_sidecar_meta
 from mmsearch.media.image import MAX_PIXELS_DEFAULT, load_image_for_model
 from mmsearch.media.text import chunk_text, read_text_file
@@ -78,7 +79,7 @@ def prepare(task: Task) -> Prepared | PrepareFailed:
     except MemoryError:
         return PrepareFailed(task, "decode", "out of memory while decoding")
     except OSError as exc:
-        return PrepareFailed(task, "read", exc.strerror or str(exc))
+        return PrepareFailed(task, "read", os_error_reason(exc))
     except Exception as exc:  # a decoder bug must not end the run; record it
         return PrepareFailed(task, "decode", f"{type(exc).__name__}: {exc}")
 
