@@ -10,18 +10,19 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from mmsearch.encoders.base import Encoder, EncoderInfo
 from mmsearch.encoders.registry import DEFAULT_MODEL, load_encoder
-from mmsearch.errors import LibraryError, ModelMismatchError, QueryError
+from mmsearch.errors import LibraryError, QueryError
 from mmsearch.ingest.pipeline import IngestOptions, Ingestor
 from mmsearch.ingest.report import IngestReport
 from mmsearch.search.engine import SearchEngine
-from mmsearch.search.query import Query, QueryPart, parse_query_string
+from mmsearch.search.query import Query, QueryPart, SearchMode, parse_query_string
+from mmsearch.spaces import AUDIO, MAIN, VIDEO, Space, require_same_space
 from mmsearch.store.catalog import Catalog
 from mmsearch.store.migrations import SCHEMA_VERSION
 from mmsearch.types import Hit, ImageInput
@@ -29,8 +30,9 @@ from mmsearch.vectorstore import VectorStore
 
 log = logging.getLogger(__name__)
 
-SPACE = "main"
+SPACE = MAIN
 CATALOG_FILE = "catalog.sqlite"
+ASR_META_KEY = "asr_model"
 
 
 class Library:
@@ -40,29 +42,26 @@ class Library:
         self,
         folder: Path,
         catalog: Catalog,
-        space: dict[str, Any],
+        spaces: dict[str, Space],
         *,
-        encoder: Encoder | None,
-        encoder_options: dict[str, Any],
         readonly: bool,
-        memory_budget_bytes: int | None,
+        recognizer: Any | None = None,
     ) -> None:
         self.folder = folder
         self.catalog = catalog
-        self.space = space
+        self.spaces = spaces
         self.readonly = readonly
-        self._encoder = encoder
-        self._encoder_options = encoder_options
-        self.vectors = VectorStore(
-            catalog,
-            folder / "index",
-            int(space["dim"]),
-            int(space["id"]),
-            memory_budget_bytes=memory_budget_bytes,
-            mmap=readonly,
-            readonly=readonly,
-        )
-        self.engine = SearchEngine(catalog, self.vectors, int(space["id"]), self.encoder)
+        self._recognizer = recognizer
+        self.engine = SearchEngine(catalog, spaces)
+
+    @property
+    def space(self) -> dict[str, Any]:
+        """The image–text space's catalog row (model spec, fingerprint, dim)."""
+        return self.spaces[MAIN].row
+
+    @property
+    def vectors(self) -> VectorStore:
+        return self.spaces[MAIN].vectors
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
@@ -72,6 +71,12 @@ class Library:
         model: str | None = None,
         *,
         encoder: Encoder | None = None,
+        audio_model: str | None = None,
+        audio_encoder: Any | None = None,
+        video_model: str | None = None,
+        video_encoder: Any | None = None,
+        asr_model: str | None = None,
+        recognizer: Any | None = None,
         readonly: bool = False,
         create: bool = True,
         memory_budget_bytes: int | None = None,
@@ -79,9 +84,13 @@ class Library:
     ) -> Library:
         """Open (or create) the library at ``path``.
 
-        ``model`` is a model spec; for an existing library it may be left out (the
-        recorded model is used) and must otherwise produce the same space.
-        ``encoder`` passes an already loaded encoder instead of a spec.
+        ``model`` is the image–text model spec; for an existing library it may be left
+        out (the recorded model is used) and must otherwise produce the same space.
+        ``audio_model`` (CLAP) and ``video_model`` (X-CLIP) add the optional audio–text
+        and video–text spaces; ``asr_model`` (Whisper) turns speech into searchable
+        transcripts. Each may also be passed loaded (``encoder=``, ``audio_encoder=``,
+        ``video_encoder=``, ``recognizer=``). Once a library has a space or a speech
+        model, later opens use it without being told again.
         """
         folder = Path(os.path.expanduser(os.fspath(path))).absolute()
         exists = (folder / CATALOG_FILE).is_file()
@@ -92,37 +101,62 @@ class Library:
             (folder / "index").mkdir(exist_ok=True)
         catalog = Catalog.open(folder / CATALOG_FILE, readonly=readonly)
         try:
-            space = catalog.get_space(SPACE)
-            if space is None:
-                encoder = encoder or load_encoder(model or DEFAULT_MODEL, **encoder_options)
-                _create_space(catalog, encoder.info)
-                space = catalog.get_space(SPACE)
-                assert space is not None
-            else:
-                encoder = _check_model(space, model, encoder, encoder_options)
+            opts = encoder_options
+            wanted = {
+                MAIN: (model, encoder, lambda spec: load_encoder(spec, **opts), True),
+                AUDIO: (audio_model, audio_encoder, lambda spec: _load_audio(spec, **opts), False),
+                VIDEO: (video_model, video_encoder, lambda spec: _load_video(spec, **opts), False),
+            }
+            spaces: dict[str, Space] = {}
+            for name, (spec, enc, loader, required) in wanted.items():
+                space = _open_space(
+                    catalog,
+                    folder,
+                    name,
+                    spec,
+                    enc,
+                    loader,
+                    required,
+                    readonly,
+                    memory_budget_bytes,
+                )
+                if space is not None:
+                    spaces[name] = space
+            if asr_model is not None and not readonly:
+                catalog.set_meta(ASR_META_KEY, asr_model)
         except BaseException:
             catalog.close()
             raise
-        return cls(
-            folder,
-            catalog,
-            space,
-            encoder=encoder,
-            encoder_options=encoder_options,
-            readonly=readonly,
-            memory_budget_bytes=memory_budget_bytes,
-        )
+        return cls(folder, catalog, spaces, readonly=readonly, recognizer=recognizer)
 
     def encoder(self) -> Encoder:
-        """The library's encoder, loaded on first use."""
-        if self._encoder is None:
-            self._encoder = load_encoder(self.space["spec"], **self._encoder_options)
-            _require_same_space(self.space, self._encoder.info)
-        return self._encoder
+        """The library's image–text encoder, loaded on first use."""
+        enc: Encoder = self.spaces[MAIN].encoder()
+        return enc
+
+    def audio_encoder(self) -> Any | None:
+        """The audio–text encoder (CLAP), or None when the library has no audio space."""
+        space = self.spaces.get(AUDIO)
+        return None if space is None else space.encoder()
+
+    def video_encoder(self) -> Any | None:
+        space = self.spaces.get(VIDEO)
+        return None if space is None else space.encoder()
+
+    def recognizer(self) -> Any | None:
+        """The speech recogniser (Whisper), or None when the library transcribes nothing."""
+        if self._recognizer is None:
+            spec = self.catalog.get_meta(ASR_META_KEY)
+            if spec:
+                from mmsearch.encoders.av_registry import load_recognizer
+
+                self._recognizer = load_recognizer(spec)
+        return self._recognizer
 
     def close(self) -> None:
         if not self.readonly:
-            self.vectors.save()
+            for space in self.spaces.values():
+                space.vectors.save()
         self.catalog.close()
 
     def __enter__(self) -> Library:
@@ -154,15 +188,24 @@ class Library:
         progress: bool = False,
         workers: int | None = None,
         batch_size: int = 64,
+        options: IngestOptions | None = None,
     ) -> IngestReport:
-        """Index files and folders; re-adding is incremental. Returns counts and failures."""
+        """Index files and folders; re-adding is incremental. Returns counts and failures.
+
+        ``options`` sets everything at once (video frame rate, audio windows, ...);
+        the other keywords are shortcuts for its common fields.
+        """
         roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
-        options = IngestOptions(
-            batch_size=batch_size, workers=workers, metadata=dict(metadata or {}), progress=progress
-        )
+        opt = options or IngestOptions(batch_size=batch_size, workers=workers)
+        if options is None:
+            opt.metadata = dict(metadata or {})
+            opt.progress = progress
         with self._writing():
             ingestor = Ingestor(
-                self.catalog, self.vectors, self.encoder(), int(self.space["id"]), options
+                self.catalog,
+                self.spaces,
+                opt,
+                recognizer=self.recognizer,
             )
             return ingestor.run(roots)
 
@@ -177,7 +220,8 @@ class Library:
             ids.update(item.id for item in self.catalog.iter_items(under=path))
         with self._writing():
             n = self.catalog.delete_items(sorted(ids))
-            self.vectors.save()
+            for space in self.spaces.values():
+                space.vectors.save()
         return n
 
     # -- reading -----------------------------------------------------------------------
@@ -186,18 +230,25 @@ class Library:
         query: str | Query | Sequence[QueryPart] | None = None,
         *,
         image: ImageInput | None = None,
+        audio: Any = None,
+        video: Any = None,
         like: int | None = None,
         vector: Any = None,
         k: int = 10,
         filters: dict[str, Any] | None = None,
         modality: str | None = None,
         min_score: float | None = None,
+        mode: SearchMode = "vector",
     ) -> list[Hit]:
-        """Search by text (weighted syntax allowed), image, item id, vector, or parts.
+        """Search by text (weighted syntax allowed), image, audio or video clip, item id,
+        vector, or parts.
 
-        ``filters`` keys: ``modality``, ``path_prefix``, ``date_from``, ``date_to``
-        and any user metadata field (scalar = equality, ``{"gte": a, "lte": b}`` = range).
-        With no modality filter, image items are searched when the library has any.
+        ``filters`` keys: ``modality`` (which vectors: image, text, video, audio),
+        ``type`` (which items), ``path_prefix``, ``date_from``, ``date_to`` and any user
+        metadata field (scalar = equality, ``{"gte": a, "lte": b}`` = range). With no
+        modality filter, each space's primary vectors are searched: photos and video
+        frames, sound windows, video clips. ``mode`` is ``vector``, ``lexical`` (full
+        text over captions, text, subtitles and transcripts) or ``hybrid``.
         """
         if isinstance(query, Query):
             return self.engine.search(query)
@@ -206,8 +257,9 @@ class Library:
             parts += parse_query_string(query)
         elif query is not None:
             parts += list(query)
-        if image is not None:
-            parts.append(QueryPart("image", image))
+        for kind, value in (("image", image), ("audio", audio), ("video", video)):
+            if value is not None:
+                parts.append(QueryPart(kind, value))  # type: ignore[arg-type]
         if like is not None:
             parts.append(QueryPart("item", int(like)))
         if vector is not None:
@@ -216,56 +268,111 @@ class Library:
         if modality is not None:
             flt["modality"] = modality
         if not parts:
-            raise QueryError("nothing to search with: give text, image=, like= or vector=")
-        return self.engine.search(Query(parts, k=k, filters=flt, min_score=min_score))
+            raise QueryError(
+                "nothing to search with: give text, image=, audio=, video=, like= or vector="
+            )
+        return self.engine.search(Query(parts, k=k, filters=flt, min_score=min_score, mode=mode))
+
+    def thumbnail(self, segment_id: int) -> bytes | None:
+        """The stored JPEG keyframe of a segment (video moments), if any."""
+        return self.catalog.thumbnail(segment_id)
 
     def info(self) -> dict[str, Any]:
-        indexes = {}
-        for modality in self.catalog.vector_modalities(int(self.space["id"])):
-            index = self.vectors.get(modality)
-            indexes[modality] = {
-                "kind": index.spec.kind,
-                "params": index.spec.params,
-                "size": len(index),
-            }
-        return {
+        main = self.spaces[MAIN]
+        out: dict[str, Any] = {
             "path": str(self.folder),
             "schema_version": SCHEMA_VERSION,
-            "model": self.space["spec"],
-            "model_id": self.space["info"].get("model_id"),
-            "fingerprint": self.space["fingerprint"],
-            "dim": self.space["dim"],
+            "model": main.spec,
+            "model_id": main.row["info"].get("model_id"),
+            "fingerprint": main.row["fingerprint"],
+            "dim": main.dim,
             **self.catalog.counts(),
-            "indexes": indexes,
+            "indexes": _indexes(main),
         }
+        extra = {}
+        for name, space in self.spaces.items():
+            if name != MAIN:
+                extra[name] = {
+                    "model": space.spec,
+                    "model_id": space.row["info"].get("model_id"),
+                    "fingerprint": space.row["fingerprint"],
+                    "dim": space.dim,
+                    "indexes": _indexes(space),
+                }
+        if extra:
+            out["spaces"] = extra
+        asr = self.catalog.get_meta(ASR_META_KEY)
+        if asr:
+            out["asr_model"] = asr
+        return out
 
     def failures(self, limit: int | None = None) -> list[dict[str, Any]]:
         return [f.__dict__ for f in self.catalog.failures(limit)]
 
 
-def _create_space(catalog: Catalog, info: EncoderInfo) -> None:
-    catalog.create_space(SPACE, info.spec, info.fingerprint, info.dim, info.to_dict())
+def _indexes(space: Space) -> dict[str, Any]:
+    out = {}
+    for modality in space.modalities():
+        index = space.vectors.get(modality)
+        out[modality] = {"kind": index.spec.kind, "params": index.spec.params, "size": len(index)}
+    return out
 
 
-def _check_model(
-    space: dict[str, Any], model: str | None, encoder: Encoder | None, options: dict[str, Any]
-) -> Encoder | None:
-    """Return the encoder to use (None = load lazily from the recorded spec)."""
-    if encoder is None and (model is None or model == space["spec"]):
-        return None
-    if encoder is None:
-        assert model is not None
-        encoder = load_encoder(model, **options)
-    _require_same_space(space, encoder.info)
-    return encoder
+def _open_space(
+    catalog: Catalog,
+    folder: Path,
+    name: str,
+    spec: str | None,
+    encoder: Any | None,
+    loader: Callable[[str], Any],
+    required: bool,
+    readonly: bool,
+    memory_budget_bytes: int | None,
+) -> Space | None:
+    """Open (creating when asked) one space; None for an optional space not in use."""
+    row = catalog.get_space(name)
+    if row is None:
+        if encoder is None and spec is None and not required:
+            return None
+        if readonly:
+            raise LibraryError(f"the library has no {name} space and was opened read-only")
+        if encoder is None:
+            encoder = loader(spec or DEFAULT_MODEL)
+        _create_space(catalog, name, encoder.info)
+        row = catalog.get_space(name)
+        assert row is not None
+    elif encoder is None and spec is not None and spec != row["spec"]:
+        encoder = loader(spec)
+    if encoder is not None:
+        require_same_space(row, encoder.info, name)
+    vectors = VectorStore(
+        catalog,
+        folder / "index",
+        int(row["dim"]),
+        int(row["id"]),
+        memory_budget_bytes=memory_budget_bytes,
+        mmap=readonly,
+        readonly=readonly,
+    )
+    return Space(name, row, vectors, loader, encoder, catalog)
 
 
-def _require_same_space(space: dict[str, Any], info: EncoderInfo) -> None:
-    if info.fingerprint != space["fingerprint"]:
-        raise ModelMismatchError(
-            f"this library was built with {space['spec']} "
-            f"({space['info'].get('model_id')}, {space['dim']}-d, fingerprint {space['fingerprint']}), "
-            f"but the model given is {info.spec} ({info.model_id}, {info.dim}-d, fingerprint "
-            f"{info.fingerprint}). Vectors of different models cannot be mixed: use the library's "
-            "own model (leave --model out), or index into a new library."
-        )
+def _create_space(catalog: Catalog, name: str, info: EncoderInfo) -> None:
+    catalog.create_space(name, info.spec, info.fingerprint, info.dim, info.to_dict())
+
+
+def _load_audio(spec: str, **options: Any) -> Any:
+    from mmsearch.encoders.av_registry import load_audio_encoder
+
+    return load_audio_encoder(spec, **_torch_options(options))
+
+
+def _load_video(spec: str, **options: Any) -> Any:
+    from mmsearch.encoders.av_registry import load_video_encoder
+
+    return load_video_encoder(spec, **_torch_options(options))
+
+
+def _torch_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The encoder options that make sense for every torch backend (device)."""
+    return {k: v for k, v in options.items() if k in ("device",)}

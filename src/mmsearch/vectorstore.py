@@ -140,7 +140,7 @@ class VectorStore:
                 if seq != entry.seq:
                     _delete_saved(old)
         if self._open:
-            self.catalog.trim_log(min(e.seq for e in self._open.values()))
+            self.catalog.trim_log(min(e.seq for e in self._open.values()), self.space_id)
 
     def _maintain(self, modality: str, entry: _Entry) -> None:
         """Rebuild when the planner would now choose another kind; compact tombstones."""

@@ -126,3 +126,53 @@ def pick_device(device: str | None = None) -> tuple[str, Any]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     return device, dtype
+
+
+@runtime_checkable
+class AudioTextEncoder(Protocol):
+    """A text+audio encoder into one shared space (CLAP and kin). Outputs are L2-normalised.
+
+    Audio clips are mono float32 arrays at :attr:`sample_rate`, values in [-1, 1].
+    """
+
+    info: EncoderInfo
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def window_seconds(self) -> float:
+        """The clip length the model was trained on; ingest cuts windows of this length."""
+        ...
+
+    def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> Vectors: ...
+
+    def encode_audio(
+        self, clips: Sequence[NDArray[np.float32]], batch_size: int | None = None
+    ) -> Vectors: ...
+
+
+@runtime_checkable
+class VideoTextEncoder(Protocol):
+    """A text+video-clip encoder into one shared space (X-CLIP and kin).
+
+    A clip is a sequence of RGB ``PIL.Image`` frames, evenly spaced over its time range;
+    the encoder resamples it to :attr:`num_frames` frames.
+    """
+
+    info: EncoderInfo
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def num_frames(self) -> int: ...
+
+    def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> Vectors: ...
+
+    def encode_videos(
+        self, clips: Sequence[Sequence[Any]], batch_size: int | None = None
+    ) -> Vectors: ...

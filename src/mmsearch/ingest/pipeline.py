@@ -1,8 +1,10 @@
 """The ingest run: discover -> plan -> decode in workers -> encode in batches -> commit.
 
-Each batch's items, segments and vectors are committed in one transaction
-(``Catalog.commit_items``), then the in-memory indexes catch up from the
-journal. Killing the process at any point loses at most the batch in flight;
+Still media (images, text) are decoded in worker processes and committed in
+batches; time-coded media (video, audio) are streamed one file at a time in this
+process (``ingest.timed``) and committed one item per transaction. Each commit
+holds the items, segments and vectors together (``Catalog.commit_items``), then
+the in-memory indexes catch up from the journal. Killing the process at any point loses at most the batch in flight;
 the next run skips everything committed (its size and mtime match).
 """
 
@@ -20,15 +22,17 @@ from typing import Any
 import numpy as np
 
 from mmsearch.encoders.base import Encoder
+from mmsearch.errors import DecodeError
 from mmsearch.ingest.plan import Planned, plan_file
 from mmsearch.ingest.prepare import Prepared, PrepareFailed, Task, init_worker, prepare
 from mmsearch.ingest.report import IngestReport
+from mmsearch.ingest.timed import TimedIngest, TimedOptions, TimedResult
 from mmsearch.media._io import os_error_reason
-from mmsearch.media.discover import Discovered, Skipped, discover
+from mmsearch.media.discover import Discovered, Skipped, discover, read_sidecar_meta
 from mmsearch.media.image import MAX_PIXELS_DEFAULT
+from mmsearch.spaces import AUDIO, MAIN, VIDEO, Space
 from mmsearch.store.catalog import Catalog
 from mmsearch.store.rows import NewItem, NewSegment
-from mmsearch.vectorstore import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +52,37 @@ class IngestOptions:
     metadata: dict[str, Any] = field(default_factory=dict)
     """User fields added to every item of this run (filterable)."""
     progress: bool = False
+    timed: TimedOptions = field(default_factory=TimedOptions)
+    """Video and audio settings: frame rate, frame cap, merging, audio windows."""
+
+
+TIMED_MODALITIES = ("video", "audio")
 
 
 class Ingestor:
     def __init__(
         self,
         catalog: Catalog,
-        vectors: VectorStore,
-        encoder: Encoder,
-        space_id: int,
+        spaces: dict[str, Space],
         options: IngestOptions | None = None,
+        *,
+        recognizer: Callable[[], Any | None] = lambda: None,
     ) -> None:
         self.catalog = catalog
-        self.vectors = vectors
-        self.encoder = encoder
-        self.space_id = space_id
+        self.spaces = spaces
+        self.encoder: Encoder = spaces[MAIN].encoder()
+        self.space_id = spaces[MAIN].id
         self.opt = options or IngestOptions()
+        self._recognizer = recognizer
+        self._timed: TimedIngest | None = None
+
+    def _refresh(self) -> None:
+        for space in self.spaces.values():
+            space.vectors.refresh()
+
+    def _save(self) -> None:
+        for space in self.spaces.values():
+            space.vectors.save()
 
     def run(self, roots: Sequence[str]) -> IngestReport:
         t0 = time.perf_counter()
@@ -76,7 +95,7 @@ class Ingestor:
             report.interrupted = True
             raise
         finally:
-            self.vectors.save()
+            self._save()
             report.seconds = time.perf_counter() - t0
             self.catalog.finish_run(run_id, report.to_dict() | {"failures": report.failed})
         return report
@@ -136,28 +155,118 @@ class Ingestor:
                 gone.append(item.id)
         if gone:
             self.catalog.delete_items(gone)
-            self.vectors.refresh()
+            self._refresh()
         return len(gone)
 
     # -- decoding, encoding, committing ------------------------------------------------
     def _embed(self, todo: list[Planned], report: IngestReport) -> None:
         if not todo:
             return
-        by_path = {p.file.path: p for p in todo}
-        tasks = [self._task(p.file) for p in todo]
-        bar = _progress_bar(len(tasks)) if self.opt.progress else None
-        last_save = time.monotonic()
+        still = [p for p in todo if p.file.modality not in TIMED_MODALITIES]
+        timed = [p for p in todo if p.file.modality in TIMED_MODALITIES]
+        by_path = {p.file.path: p for p in still}
+        tasks = [self._task(p.file) for p in still]
+        bar = _progress_bar(len(todo)) if self.opt.progress else None
+        self._last_save = time.monotonic()
         try:
-            for batch in _chunked(self._prepared(tasks), self.opt.batch_size):
-                self._commit_batch(batch, by_path, report)
+            if tasks:
+                for batch in _chunked(self._prepared(tasks), self.opt.batch_size):
+                    self._commit_batch(batch, by_path, report)
+                    if bar is not None:
+                        bar.update(len(batch))
+                    self._checkpoint()
+            for p in timed:
+                self._commit_timed(p, report)
                 if bar is not None:
-                    bar.update(len(batch))
-                if time.monotonic() - last_save > self.opt.save_every_s:
-                    self.vectors.save()
-                    last_save = time.monotonic()
+                    bar.update(1)
+                self._checkpoint()
         finally:
             if bar is not None:
                 bar.close()
+
+    def _checkpoint(self) -> None:
+        if time.monotonic() - self._last_save > self.opt.save_every_s:
+            self._save()
+            self._last_save = time.monotonic()
+
+    # -- video and audio ---------------------------------------------------------------
+    def timed_ingest(self) -> TimedIngest:
+        if self._timed is None:
+            audio, video = self.spaces.get(AUDIO), self.spaces.get(VIDEO)
+            self._timed = TimedIngest(
+                self.encoder,
+                audio.encoder() if audio is not None else None,
+                audio.id if audio is not None else None,
+                video.encoder() if video is not None else None,
+                video.id if video is not None else None,
+                self._recognizer,
+                self.opt.timed,
+            )
+        return self._timed
+
+    def _commit_timed(self, p: Planned, report: IngestReport) -> None:
+        d = p.file
+        try:
+            result = self._decode_timed(d)
+        except DecodeError as exc:
+            self._fail(p, "decode", exc.reason, report)
+            return
+        except MemoryError:
+            self._fail(p, "decode", "out of memory while decoding", report)
+            return
+        except OSError as exc:
+            self._fail(p, "read", os_error_reason(exc), report)
+            return
+        except Exception as exc:  # a decoder bug must not end the run; record it
+            log.exception("decoding %s failed", d.path)
+            self._fail(p, "decode", f"{type(exc).__name__}: {exc}", report)
+            return
+        meta: dict[str, Any] = dict(result.meta)
+        side: dict[str, Any] = {}
+        if d.meta_path:
+            try:
+                side = read_sidecar_meta(d.meta_path)
+            except (DecodeError, OSError) as exc:  # a bad sidecar must not cost us the video
+                result.warnings.append(f"metadata sidecar ignored: {exc}")
+        if side:
+            meta["sidecar"] = side
+        if result.warnings:
+            meta["warnings"] = result.warnings
+        item = NewItem(
+            path=d.path,
+            modality=d.modality,
+            size=d.size,
+            mtime=p.stat_mtime,
+            content_hash=p.content_hash,
+            width=result.width,
+            height=result.height,
+            taken_at=d.mtime,
+            meta=meta,
+            fields={**_scalar_fields(side), **self.opt.metadata},
+            segments=result.segments,
+        )
+        replace = [p.item_id] if p.item_id is not None else []
+        self.catalog.commit_items([item], self.space_id, replace=replace)
+        self._refresh()
+        if p.item_id is None:
+            report.added += 1
+        else:
+            report.updated += 1
+
+    def _decode_timed(self, d: Discovered) -> TimedResult:
+        timed = self.timed_ingest()
+        if d.modality == "audio":
+            return timed.audio(d.path)
+        try:
+            return timed.video(d.path, getattr(d, "subtitle_paths", ()))
+        except DecodeError as exc:
+            if exc.reason.startswith("no video stream"):
+                return timed.audio(d.path)  # an .mp4 or .mkv holding only sound
+            raise
+
+    def _fail(self, p: Planned, stage: str, reason: str, report: IngestReport) -> None:
+        self.catalog.record_failure(p.file.path, stage, reason, p.file.size, p.stat_mtime)
+        report.fail(p.file.path, stage, reason)
 
     def _task(self, d: Discovered) -> Task:
         return Task(
@@ -205,7 +314,7 @@ class Ingestor:
         self.catalog.commit_items(
             items, self.space_id, replace=[r for r in replace if r is not None]
         )
-        self.vectors.refresh()
+        self._refresh()
         for r in replace:
             if r is None:
                 report.added += 1

@@ -32,11 +32,16 @@ class Planned:
 def combined_mtime(d: Discovered) -> float:
     """The newest mtime among the file and its sidecars."""
     mtimes = [d.mtime]
-    for side in (d.caption_path, d.meta_path):
+    for side in sidecars(d):
         if side is not None:
             with contextlib.suppress(OSError):
                 mtimes.append(os.stat(side).st_mtime)
     return max(mtimes)
+
+
+def sidecars(d: Discovered) -> list[str | None]:
+    """The files whose content is part of an item: caption, metadata, subtitles."""
+    return [d.caption_path, d.meta_path, *getattr(d, "subtitle_paths", ())]
 
 
 def plan_file(catalog: Catalog, d: Discovered, claimed: set[int]) -> Planned:
@@ -49,7 +54,7 @@ def plan_file(catalog: Catalog, d: Discovered, claimed: set[int]) -> Planned:
         failed = catalog.failure_stat(d.path)
         if failed is not None and failed == (d.size, mtime):
             return Planned(d, "failed_before", mtime)
-    digest = content_hash([d.path, d.caption_path, d.meta_path])
+    digest = content_hash([d.path, *sidecars(d)])
     if existing is not None:
         if existing.content_hash == digest:
             return Planned(d, "touched", mtime, digest, existing.id)

@@ -1,28 +1,39 @@
-"""Run a :class:`Query` against a library: encode parts, search per modality, group by item.
+"""Run a :class:`Query` against a library: embed per space, search each target, fuse, group.
 
-Each modality (image vectors, text vectors) has its own index, so a modality
-filter picks an index rather than filtering inside one. Other filters become
-the set of vector ids the index may return, applied inside the FAISS search.
-Scores are cosine similarities; they are comparable within one modality.
+A *target* is one FAISS index: a (space, vector modality) pair such as
+(main, image) for photos and video frames or (audio, audio) for sound windows.
+Each space embeds the query parts it understands; a plain query searches the
+primary modality of every space that can embed all its parts. Other filters
+become the set of vector ids an index may return, applied inside FAISS.
+
+Within one target, scores are cosine similarities. When several targets (or
+lexical search, in ``hybrid`` mode) contribute, their rankings are fused by
+reciprocal rank and the hit score is the fused score; the per-target cosines
+stay in ``Hit.signals``. Matches of one item group into one hit whose segments
+are its best moments, neighbouring time ranges merged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mmsearch.encoders.base import Encoder
 from mmsearch.errors import QueryError
 from mmsearch.search.filters import build_where
-from mmsearch.search.query import Query, QueryPart, combine
+from mmsearch.search.fusion import rrf
+from mmsearch.search.lexical import lexical_segments
+from mmsearch.search.moments import merge_moments
+from mmsearch.search.query import Query, combine
+from mmsearch.spaces import PRIMARY_MODALITIES, Space
 from mmsearch.store.catalog import Catalog
-from mmsearch.types import Hit, SegmentHit, Vectors, l2_normalize
-from mmsearch.vectorstore import VectorStore
+from mmsearch.types import Hit, SegmentHit, Vectors
 
 SEGMENTS_PER_HIT = 3
+"""Moments (or segments) reported per hit."""
+_SEGMENTS_GATHERED = 24
+"""Matching segments gathered per item before moments are merged."""
 
 
 @dataclass
@@ -31,88 +42,95 @@ class _Group:
     modality: str
     score: float
     segments: list[SegmentHit]
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 class SearchEngine:
-    def __init__(
-        self,
-        catalog: Catalog,
-        vectors: VectorStore,
-        space_id: int,
-        encoder: Callable[[], Encoder],
-    ) -> None:
+    def __init__(self, catalog: Catalog, spaces: dict[str, Space]) -> None:
         self.catalog = catalog
-        self.vectors = vectors
-        self.space_id = space_id
-        self._encoder = encoder
+        self.spaces = spaces
 
-    # -- query vector ------------------------------------------------------------------
-    def embed(self, parts: list[QueryPart]) -> Vectors:
-        """One unit vector for all parts (weighted sum)."""
-        vecs = [self._embed_part(p) for p in parts]
-        return combine(np.stack(vecs), [p.weight for p in parts])
-
-    def _embed_part(self, part: QueryPart) -> Vectors:
-        if part.kind == "text":
-            return self._encoder().encode_text([str(part.value)])[0]
-        if part.kind == "image":
-            return self._encoder().encode_images([part.value])[0]
-        if part.kind == "vector":
-            v = np.asarray(part.value, dtype=np.float32).reshape(-1)
-            if v.shape[0] != self.vectors.dim:
-                raise QueryError(
-                    f"vector has dimension {v.shape[0]}, library uses {self.vectors.dim}"
+    # -- targets and query vectors -----------------------------------------------------
+    def targets(self, query: Query) -> list[tuple[Space, str]]:
+        """The indexes ``query`` searches; raises when no space can embed its parts."""
+        wanted = query.filters.get("modality")
+        out: list[tuple[Space, str]] = []
+        fallback: list[tuple[Space, str]] = []
+        refused: list[str] = []
+        for space in self.spaces.values():
+            present = space.modalities()
+            if not present:
+                continue
+            if not all(space.can_embed(p) for p in query.parts):
+                refused.append(space.name)
+                continue
+            if wanted in (None, ""):
+                mods = [m for m in PRIMARY_MODALITIES[space.name] if m in present]
+                fallback += [(space, m) for m in present]
+            else:
+                names = [wanted] if isinstance(wanted, str) else list(wanted)
+                mods = (
+                    present if {"any", "all"} & set(names) else [m for m in names if m in present]
                 )
-            return l2_normalize(v)[0]
-        if part.kind == "item":
-            vecs = self.catalog.item_vectors(int(part.value), self.space_id)
-            if len(vecs) == 0:
-                raise QueryError(f"no item with id {part.value}")
-            return l2_normalize(vecs.mean(axis=0))[0]
-        raise QueryError(f"unknown query part kind {part.kind!r}")
+            out += [(space, m) for m in mods]
+        if not out and wanted in (None, ""):
+            out = fallback
+        if not out and refused:
+            kinds = sorted({str(p.kind) for p in query.parts})
+            raise QueryError(
+                f"no space of this library can embed a query of {', '.join(kinds)}: "
+                + _missing_space_hint(kinds)
+            )
+        return out
+
+    def embed(self, space: Space, query: Query) -> Vectors:
+        """One unit vector for all parts of ``query`` in ``space`` (weighted sum)."""
+        vecs = [space.embed(p) for p in query.parts]
+        return combine(np.stack(vecs), [p.weight for p in query.parts])
 
     # -- search ------------------------------------------------------------------------
-    def target_modalities(self, filters: dict[str, Any]) -> list[str]:
-        present = self.catalog.vector_modalities(self.space_id)
-        wanted = filters.get("modality")
-        if wanted in (None, ""):
-            return ["image"] if "image" in present else present
-        names = [wanted] if isinstance(wanted, str) else list(wanted)
-        if "any" in names or "all" in names:
-            return present
-        return [m for m in names if m in present]
-
     def search(self, query: Query) -> list[Hit]:
-        qvec = self.embed(query.parts)
-        groups: list[_Group] = []
         exclude = {int(p.value) for p in query.parts if p.kind == "item" and p.weight > 0}
-        for modality in self.target_modalities(query.filters):
-            groups += self._search_modality(modality, qvec, query, exclude)
-        groups.sort(key=lambda g: -g.score)
-        if query.min_score is not None:
-            groups = [g for g in groups if g.score >= query.min_score]
+        lists: list[list[_Group]] = []
+        if query.mode in ("vector", "hybrid"):
+            qvecs: dict[str, Vectors] = {}
+            for space, modality in self.targets(query):
+                if space.name not in qvecs:
+                    qvecs[space.name] = self.embed(space, query)
+                groups = self._search_target(space, modality, qvecs[space.name], query, exclude)
+                if query.min_score is not None:
+                    groups = [g for g in groups if g.score >= query.min_score]
+                lists.append(groups)
+        if query.mode in ("lexical", "hybrid"):
+            text = " ".join(str(p.value) for p in query.parts if p.kind == "text" and p.weight > 0)
+            if text:
+                lists.append(self._lexical(text, query, exclude))
+            elif query.mode == "lexical":
+                raise QueryError("lexical search needs a text query")
+        groups = _fuse(lists) if len(lists) > 1 else (lists[0] if lists else [])
         return self._hits(groups[: query.k])
 
-    def _search_modality(
-        self, modality: str, qvec: Vectors, query: Query, exclude: set[int]
+    def _search_target(
+        self, space: Space, modality: str, qvec: Vectors, query: Query, exclude: set[int]
     ) -> list[_Group]:
         where, params = build_where(query.filters)
         allowed = None
         if where:
-            allowed = self.catalog.vector_ids_where(self.space_id, modality, where, params)
+            allowed = self.catalog.vector_ids_where(space.id, modality, where, params)
             if len(allowed) == 0:
                 return []
-        total = self.vectors.size(modality) if allowed is None else len(allowed)
-        fetch = min(total, query.k * 4 + len(exclude))
+        total = space.vectors.size(modality) if allowed is None else len(allowed)
+        fetch = min(total, query.k * 8 + len(exclude))
+        signal = f"{modality}_cosine" if space.name == "main" else f"{space.name}_{modality}_cosine"
         while True:
-            scores, ids = self.vectors.search(modality, qvec[None, :], fetch, allowed=allowed)
-            groups = self._group(modality, scores[0], ids[0], exclude)
+            scores, ids = space.vectors.search(modality, qvec[None, :], fetch, allowed=allowed)
+            groups = self._group(modality, scores[0], ids[0], exclude, signal)
             if len(groups) >= query.k or fetch >= total:
-                return groups[: query.k]
+                return groups[: query.k * 2]
             fetch = min(total, fetch * 4)
 
     def _group(
-        self, modality: str, scores: np.ndarray, ids: np.ndarray, exclude: set[int]
+        self, modality: str, scores: np.ndarray, ids: np.ndarray, exclude: set[int], signal: str
     ) -> list[_Group]:
         keep = ids >= 0
         scores, ids = scores[keep], ids[keep]
@@ -125,11 +143,31 @@ class SearchEngine:
             hit = SegmentHit(seg.id, float(score), seg.kind, seg.t_start, seg.t_end, seg.text)
             g = groups.get(seg.item_id)
             if g is None:
-                groups[seg.item_id] = _Group(seg.item_id, modality, float(score), [hit])
-            elif len(g.segments) < SEGMENTS_PER_HIT:
+                groups[seg.item_id] = _Group(
+                    seg.item_id, modality, float(score), [hit], {signal: float(score)}
+                )
+            elif len(g.segments) < _SEGMENTS_GATHERED:
                 g.segments.append(hit)
         return sorted(groups.values(), key=lambda g: -g.score)
 
+    def _lexical(self, text: str, query: Query, exclude: set[int]) -> list[_Group]:
+        where, params = build_where(query.filters)
+        found = lexical_segments(self.catalog, text, query.k * 20 + len(exclude), where, params)
+        segs = self.catalog.segments([sid for sid, _ in found])
+        groups: dict[int, _Group] = {}
+        for sid, rel in found:
+            seg = segs.get(sid)
+            if seg is None or seg.item_id in exclude:
+                continue
+            hit = SegmentHit(seg.id, rel, seg.kind, seg.t_start, seg.t_end, seg.text)
+            g = groups.get(seg.item_id)
+            if g is None:
+                groups[seg.item_id] = _Group(seg.item_id, "text", rel, [hit], {"lexical": rel})
+            elif len(g.segments) < _SEGMENTS_GATHERED:
+                g.segments.append(hit)
+        return sorted(groups.values(), key=lambda g: -g.score)[: query.k * 2]
+
+    # -- hits --------------------------------------------------------------------------
     def _hits(self, groups: list[_Group]) -> list[Hit]:
         items = self.catalog.items([g.item_id for g in groups])
         hits = []
@@ -151,9 +189,41 @@ class SearchEngine:
                     path=it.path,
                     modality=g.modality,
                     score=g.score,
-                    segments=g.segments,
+                    segments=merge_moments(g.segments)[:SEGMENTS_PER_HIT],
                     metadata={k: v for k, v in meta.items() if v is not None},
-                    signals={f"{g.modality}_cosine": g.score},
+                    signals=g.signals,
                 )
             )
         return hits
+
+
+def _fuse(lists: list[list[_Group]]) -> list[_Group]:
+    """Reciprocal-rank fusion of per-target result lists into one, by item."""
+    fused = rrf([[g.item_id for g in groups] for groups in lists])
+    merged: dict[int, _Group] = {}
+    for groups in lists:
+        for rank, g in enumerate(groups, start=1):
+            m = merged.get(g.item_id)
+            if m is None:
+                merged[g.item_id] = m = _Group(g.item_id, g.modality, 0.0, [], {})
+                m.signals["best_rank"] = float(rank)
+            elif rank < m.signals["best_rank"]:
+                m.modality, m.signals["best_rank"] = g.modality, float(rank)
+            seen = {s.segment_id for s in m.segments}
+            m.segments += [s for s in g.segments if s.segment_id not in seen]
+            m.signals.update(g.signals)
+    for m in merged.values():
+        m.score = float(fused[m.item_id])
+        m.signals["rrf"] = m.score
+        del m.signals["best_rank"]
+    return sorted(merged.values(), key=lambda g: -g.score)
+
+
+def _missing_space_hint(kinds: list[str]) -> str:
+    if "audio" in kinds:
+        return "audio queries need an audio space (index with --audio-model, e.g. a CLAP model)"
+    if "image" in kinds:
+        return "image queries need the image–text space"
+    if "item" in kinds:
+        return "the item has no vectors in a space that can embed the other parts"
+    return "no model of this library understands these parts together"

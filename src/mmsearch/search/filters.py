@@ -1,7 +1,8 @@
 """Filters -> a SQL condition over items, evaluated to the vector ids a search may return.
 
-Reserved keys: ``modality`` (handled by the engine: each modality has its own
-index), ``path_prefix``, ``date_from`` / ``date_to`` (EXIF date or mtime; ISO
+Reserved keys: ``modality`` (handled by the engine: each vector modality has
+its own index), ``type`` (the item's own kind: image, text, video, audio; a
+string or a list), ``path_prefix``, ``date_from`` / ``date_to`` (EXIF date or mtime; ISO
 date/time strings or epoch seconds). Any other key is a user metadata field:
 a scalar means equality; a dict with ``gt``/``gte``/``lt``/``lte`` (or a
 two-element list ``[low, high]``) is a numeric range.
@@ -16,7 +17,7 @@ from typing import Any
 
 from mmsearch.errors import QueryError
 
-RESERVED = ("modality", "path_prefix", "date_from", "date_to")
+RESERVED = ("modality", "type", "path_prefix", "date_from", "date_to")
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -50,6 +51,10 @@ def build_where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
             prefix = os.fsencode(os.path.abspath(os.path.expanduser(str(value))))
             clauses.append("i.path_key >= ? AND i.path_key < ?")
             params += [prefix, prefix + b"\xff"]
+        elif key == "type":
+            kinds = [value] if isinstance(value, str) else list(value)
+            clauses.append(f"i.modality IN ({','.join('?' * len(kinds))})")
+            params += [str(k) for k in kinds]
         elif key == "date_from":
             clauses.append("i.taken_at >= ?")
             params.append(to_epoch(value))

@@ -5,7 +5,10 @@ optionally weighted with ``N:``; a term naming an existing file is an image::
 
     "2:golden retriever" + ./pool.jpg - "fruit"
 
-The query vector is the weighted sum of each part's normalised embedding
+A term naming an existing video or audio file queries by that clip. Each space
+of a library embeds the parts it can (images only in the image–text space,
+audio clips only in the audio–text space); the query vector of a space is the
+weighted sum of each part's normalised embedding
 (negative weights subtract), normalised again.
 """
 
@@ -22,7 +25,9 @@ import numpy as np
 
 from mmsearch.errors import QueryError
 
-PartKind = Literal["text", "image", "vector", "item"]
+PartKind = Literal["text", "image", "video", "audio", "vector", "item"]
+SearchMode = Literal["vector", "lexical", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
 
 _WEIGHT = re.compile(r"^(?P<w>[+-]?\d+(?:\.\d+)?):(?P<rest>.+)$", re.S)
 
@@ -31,11 +36,12 @@ _WEIGHT = re.compile(r"^(?P<w>[+-]?\d+(?:\.\d+)?):(?P<rest>.+)$", re.S)
 class QueryPart:
     kind: PartKind
     value: Any
-    """str for text; path or PIL image for image; float array for vector; int for item."""
+    """str for text; path or PIL image for image; path for video and audio (or a float32
+    mono array at the audio encoder's rate); float array for vector; int for item."""
     weight: float = 1.0
 
     def describe(self) -> str:
-        shown = self.value if self.kind in ("text", "image", "item") else "<vector>"
+        shown = self.value if isinstance(self.value, (str, int, os.PathLike)) else "<array>"
         return f"{self.weight:g}×{self.kind}:{shown}"
 
 
@@ -45,8 +51,13 @@ class Query:
     k: int = 10
     filters: dict[str, Any] = field(default_factory=dict)
     min_score: float | None = None
+    mode: SearchMode = "vector"
+    """``vector`` (embeddings), ``lexical`` (full-text over segment text) or ``hybrid``
+    (both, fused by reciprocal rank)."""
 
     def __post_init__(self) -> None:
+        if self.mode not in SEARCH_MODES:
+            raise QueryError(f"unknown search mode {self.mode!r}; use {', '.join(SEARCH_MODES)}")
         if not self.parts:
             raise QueryError("empty query: give text, an image, a vector or an item id")
         if not any(p.weight > 0 for p in self.parts):
@@ -103,8 +114,23 @@ def parse_term(term: str, sign: float = 1.0) -> QueryPart:
         raise QueryError("empty query term")
     expanded = os.path.expanduser(term)
     if os.path.isfile(expanded):
-        return QueryPart("image", expanded, sign * weight)
+        return QueryPart(file_part_kind(expanded), expanded, sign * weight)
     return QueryPart("text", term, sign * weight)
+
+
+def file_part_kind(path: str) -> PartKind:
+    """How a query file is used: as an image, a video clip or an audio clip (by its bytes)."""
+    from mmsearch.media.probe import HEAD_BYTES, sniff_modality
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError as exc:
+        raise QueryError(f"cannot read query file {path}: {exc.strerror or exc}") from exc
+    kind = sniff_modality(path, head)
+    if kind in ("video", "audio"):
+        return kind  # type: ignore[return-value]
+    return "image"
 
 
 def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:

@@ -54,6 +54,12 @@ def _item(row: sqlite3.Row) -> ItemRow:
     )
 
 
+def _segment(r: sqlite3.Row) -> SegmentRow:
+    return SegmentRow(
+        r["id"], r["item_id"], r["modality"], r["kind"], r["t_start"], r["t_end"], r["text"]
+    )
+
+
 class Catalog:
     """One SQLite connection to a library's catalog file."""
 
@@ -188,10 +194,21 @@ class Catalog:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (item_id, seg.modality, seg.kind, ord_, seg.t_start, seg.t_end, seg.text),
             )
-            c.execute(
-                "INSERT INTO vectors (segment_id, space_id, modality, vec) VALUES (?, ?, ?, ?)",
-                (scur.lastrowid, space_id, seg.modality, vec_to_blob(seg.vector)),
-            )
+            if seg.vector is not None:
+                c.execute(
+                    "INSERT INTO vectors (segment_id, space_id, modality, vec) VALUES (?, ?, ?, ?)",
+                    (
+                        scur.lastrowid,
+                        seg.space_id if seg.space_id is not None else space_id,
+                        seg.modality,
+                        vec_to_blob(seg.vector),
+                    ),
+                )
+            if seg.thumbnail is not None:
+                c.execute(
+                    "INSERT INTO thumbnails (segment_id, jpeg) VALUES (?, ?)",
+                    (scur.lastrowid, seg.thumbnail),
+                )
         return item_id
 
     def _write_fields(self, item_id: int, fields: dict[str, Any]) -> None:
@@ -256,15 +273,7 @@ class Catalog:
                 chunk,
             )
             for r in rows:
-                out[r["vid"]] = SegmentRow(
-                    r["id"],
-                    r["item_id"],
-                    r["modality"],
-                    r["kind"],
-                    r["t_start"],
-                    r["t_end"],
-                    r["text"],
-                )
+                out[r["vid"]] = _segment(r)
         return out
 
     def vectors(self, vector_ids: Sequence[int], dim: int) -> Vectors:
@@ -347,10 +356,12 @@ class Catalog:
         ]
         return np.array(removed, dtype=np.int64), np.array(added, dtype=np.int64)
 
-    def trim_log(self, upto: int) -> None:
-        """Forget journal entries every index file has already absorbed."""
+    def trim_log(self, upto: int, space_id: int) -> None:
+        """Forget journal entries of ``space_id`` its index files have all absorbed."""
         with self.conn:
-            self.conn.execute("DELETE FROM index_log WHERE seq <= ?", (upto,))
+            self.conn.execute(
+                "DELETE FROM index_log WHERE seq <= ? AND space_id = ?", (upto, space_id)
+            )
 
     # -- filters -----------------------------------------------------------------------
     def vector_ids_where(
@@ -365,6 +376,67 @@ class Catalog:
         )
         rows = self.conn.execute(sql, (*params, space_id, modality)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    # -- segments: thumbnails, text, lexical search --------------------------------------
+    def thumbnail(self, segment_id: int) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT jpeg FROM thumbnails WHERE segment_id = ?", (segment_id,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def item_thumbnail_segment(self, item_id: int) -> int | None:
+        """The first segment of an item that has a thumbnail (a video's opening keyframe)."""
+        row = self.conn.execute(
+            "SELECT s.id FROM segments s JOIN thumbnails t ON t.segment_id = s.id"
+            " WHERE s.item_id = ? ORDER BY s.ord LIMIT 1",
+            (item_id,),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def item_segments(self, item_id: int) -> list[SegmentRow]:
+        rows = self.conn.execute(
+            "SELECT * FROM segments WHERE item_id = ? ORDER BY ord", (item_id,)
+        ).fetchall()
+        return [_segment(r) for r in rows]
+
+    def segments(self, segment_ids: Sequence[int]) -> dict[int, SegmentRow]:
+        out: dict[int, SegmentRow] = {}
+        for chunk in _chunks([int(s) for s in segment_ids], 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(f"SELECT * FROM segments WHERE id IN ({marks})", chunk):
+                out[int(r["id"])] = _segment(r)
+        return out
+
+    def lexical_search(
+        self, match: str, limit: int, where: str = "", params: Sequence[Any] = ()
+    ) -> list[tuple[int, float]]:
+        """(segment id, bm25 relevance, higher is better) for an FTS5 ``match`` expression."""
+        sql = (
+            "SELECT f.rowid, -bm25(segments_fts) AS rel FROM segments_fts f"
+            " JOIN segments s ON s.id = f.rowid JOIN items i ON i.id = s.item_id"
+            " WHERE segments_fts MATCH ?"
+            + (f" AND ({where})" if where else "")
+            + " ORDER BY bm25(segments_fts) LIMIT ?"
+        )
+        rows = self.conn.execute(sql, (match, *params, int(limit))).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def substring_search(
+        self, needle: str, limit: int, where: str = "", params: Sequence[Any] = ()
+    ) -> list[int]:
+        """Segment ids whose text contains ``needle`` (for terms too short for trigrams)."""
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql = (
+            "SELECT s.id FROM segments s JOIN items i ON i.id = s.item_id"
+            " WHERE s.text LIKE ? ESCAPE '\\'" + (f" AND ({where})" if where else "") + " LIMIT ?"
+        )
+        rows = self.conn.execute(sql, (f"%{escaped}%", *params, int(limit))).fetchall()
+        return [int(r[0]) for r in rows]
+
+    # -- spaces --------------------------------------------------------------------------
+    def spaces(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT name FROM spaces ORDER BY id").fetchall()
+        return [s for s in (self.get_space(r[0]) for r in rows) if s is not None]
 
     # -- failures ----------------------------------------------------------------------
     def record_failure(

@@ -102,7 +102,29 @@ CREATE TABLE runs (
 );
 """
 
-MIGRATIONS: list[str] = [_V1]
+# v2: time-coded media. Keyframe thumbnails live beside their segments (deleted with
+# them); segment text (chunks, captions, subtitles, transcripts) gets a full-text
+# index for lexical search. The trigram tokenizer matches inside words and works
+# for scripts without spaces (Chinese) as well as for English.
+_V2 = """
+CREATE TABLE thumbnails (
+    segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE,
+    jpeg BLOB NOT NULL
+);
+CREATE VIRTUAL TABLE segments_fts USING fts5(
+    text, content='segments', content_rowid='id', tokenize='trigram'
+);
+INSERT INTO segments_fts (rowid, text) SELECT id, text FROM segments WHERE text IS NOT NULL;
+CREATE TRIGGER segments_fts_add AFTER INSERT ON segments WHEN new.text IS NOT NULL BEGIN
+    INSERT INTO segments_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER segments_fts_remove AFTER DELETE ON segments WHEN old.text IS NOT NULL BEGIN
+    INSERT INTO segments_fts (segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE INDEX segments_kind ON segments(kind);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -27,14 +27,20 @@ class ItemRow:
 
 @dataclass
 class NewSegment:
-    """A segment to insert, with its vector (one row of the space's dimension)."""
+    """A segment to insert, with its vector (one row of its space's dimension).
+
+    ``space_id`` None means the space the commit was made for; ``thumbnail`` is a
+    JPEG kept for display (video keyframes).
+    """
 
     modality: str
     kind: str
-    vector: Vectors
+    vector: Vectors | None
     text: str | None = None
     t_start: float | None = None
     t_end: float | None = None
+    space_id: int | None = None
+    thumbnail: bytes | None = None
 
 
 @dataclass

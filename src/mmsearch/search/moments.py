@@ -1,0 +1,61 @@
+"""Moments: the matching stretches of a time-coded item (video, recording).
+
+A search returns single segments (a sampled frame, an audio window, a subtitle
+cue). Neighbouring matches of one item are one moment to a user, so segments
+whose time ranges touch or overlap (within ``gap`` seconds) merge into one
+span scored by its best segment. Segments without times (a photo, a text
+chunk) pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from mmsearch.types import SegmentHit
+
+MERGE_GAP_S = 1.0
+"""Matches at most this far apart in time become one moment."""
+
+
+def merge_moments(segments: Sequence[SegmentHit], gap: float = MERGE_GAP_S) -> list[SegmentHit]:
+    """Merge touching time ranges; return moments and untimed segments, best first."""
+    timed = sorted(
+        (s for s in segments if s.t_start is not None and s.t_end is not None),
+        key=lambda s: (s.t_start, s.t_end),
+    )
+    untimed = [s for s in segments if s.t_start is None or s.t_end is None]
+    merged: list[SegmentHit] = []
+    for seg in timed:
+        last = merged[-1] if merged else None
+        if last is not None and seg.t_start <= last.t_end + gap:  # type: ignore[operator]
+            best = seg if seg.score > last.score else last
+            merged[-1] = replace(
+                best,
+                t_start=last.t_start,
+                t_end=max(last.t_end, seg.t_end),  # type: ignore[type-var]
+                text=_join_text(last.text, seg.text),
+            )
+        else:
+            merged.append(seg)
+    return sorted(merged + untimed, key=lambda s: -s.score)
+
+
+def _join_text(a: str | None, b: str | None) -> str | None:
+    if not a:
+        return b
+    if not b or b in a:
+        return a
+    return f"{a} {b}"
+
+
+def format_timestamp(seconds: float) -> str:
+    """``HH:MM:SS`` (``HH:MM:SS.s`` below a minute's precision is not needed for display)."""
+    total = max(0, int(round(seconds)))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def format_range(t_start: float, t_end: float) -> str:
+    return f"{format_timestamp(t_start)}–{format_timestamp(t_end)}"
