@@ -130,7 +130,7 @@ def load(
     """
     folder = Path(name).expanduser()
     if folder.is_dir():
-        ident = model_id or _folder_model_id(folder)
+        ident = model_id or folder_model_id(folder)
     elif hub.is_hub_id(name):
         folder = hub.fetch_repo(name, select_files, spec=spec)
         ident = model_id or name
@@ -166,7 +166,7 @@ def select_files(files: Sequence[str]) -> list[str]:
     raise ModelNotFoundError("the repository has no PyTorch weights (model.safetensors)")
 
 
-def _folder_model_id(folder: Path) -> str:
+def folder_model_id(folder: Path) -> str:
     """A stable identity for a local folder: its hub id when known, else the folder name."""
     from_cache = hub.hub_id_from_folder(folder)
     if from_cache:
