@@ -92,3 +92,107 @@ def solid(colour: str, size: tuple[int, int] = (32, 24)):  # type: ignore[no-unt
     from PIL import Image
 
     return Image.new("RGB", size, COLOURS[colour])
+
+
+# -- audio ------------------------------------------------------------------------------
+TONE_BANDS = (220.0, 330.0, 440.0, 660.0, 880.0, 1320.0, 1760.0, 2640.0)
+
+
+class ToneEncoder:
+    """An exact audio–text encoder: energy near each of eight pitches <-> texts naming them.
+
+    Audio becomes the share of spectral energy within a semitone of each band
+    (plus a ninth "broadband" share for noise); a text naming ``440 Hz`` lands on
+    the 440 band and ``noise`` on the broadband one. Implements AudioTextEncoder.
+    """
+
+    def __init__(self, *, sample_rate: int = 16000, window_seconds: float = 2.0) -> None:
+        self._sr = sample_rate
+        self._window = window_seconds
+        self.info = EncoderInfo(
+            spec="test:tones",
+            backend="test",
+            model_id="test/tones-v1",
+            dim=len(TONE_BANDS) + 1,
+            preprocessing={"sample_rate": sample_rate},
+        )
+
+    @property
+    def dim(self) -> int:
+        return len(TONE_BANDS) + 1
+
+    @property
+    def sample_rate(self) -> int:
+        return self._sr
+
+    @property
+    def window_seconds(self) -> float:
+        return self._window
+
+    def encode_audio(self, clips, batch_size=None) -> Vectors:  # type: ignore[no-untyped-def]
+        rows = []
+        for clip in clips:
+            x = np.asarray(clip, dtype=np.float64)
+            spec = np.abs(np.fft.rfft(x)) ** 2 if len(x) else np.zeros(1)
+            freqs = np.fft.rfftfreq(max(len(x), 1), 1.0 / self._sr)
+            total = float(spec.sum()) + 1e-12
+            v = np.zeros(self.dim, dtype=np.float32)
+            for i, f in enumerate(TONE_BANDS):
+                near = (freqs > f / 1.06) & (freqs < f * 1.06)
+                v[i] = float(spec[near].sum()) / total
+            v[-1] = max(0.0, 1.0 - float(v[:-1].sum()))
+            rows.append(v + 1e-4)
+        return l2_normalize(np.stack(rows)) if rows else np.zeros((0, self.dim), np.float32)
+
+    def encode_text(self, texts, batch_size=None) -> Vectors:  # type: ignore[no-untyped-def]
+        rows = []
+        for text in texts:
+            v = np.full(self.dim, 1e-3, dtype=np.float32)
+            for i, f in enumerate(TONE_BANDS):
+                if f"{int(f)}" in text:
+                    v[i] = 1.0
+            if "noise" in text.lower():
+                v[-1] = 1.0
+            rows.append(v)
+        return l2_normalize(np.stack(rows)) if rows else np.zeros((0, self.dim), np.float32)
+
+
+class ScriptRecognizer:
+    """A fake speech recogniser: each stretch of sound in the audio it is given becomes
+    the next phrase of its script, timed where the sound is (Recognizer protocol)."""
+
+    def __init__(self, phrases: Sequence[str], *, sample_rate: int = 16000) -> None:
+        self.phrases = list(phrases)
+        self._next = 0
+        self._sr = sample_rate
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return "test/script"
+
+    @property
+    def sample_rate(self) -> int:
+        return self._sr
+
+    def transcribe(self, samples, *, language=None):  # type: ignore[no-untyped-def]
+        from mmsearch.asr.base import TranscriptSpan
+
+        self.calls += 1
+        hop = self._sr // 10
+        loud = [
+            float(np.sqrt(np.mean(np.square(samples[i : i + hop])))) > 0.02
+            for i in range(0, len(samples), hop)
+        ]
+        spans = []
+        start = None
+        for i, on in enumerate([*loud, False]):
+            if on and start is None:
+                start = i
+            elif not on and start is not None:
+                if self._next < len(self.phrases):
+                    text = self.phrases[self._next]
+                    self._next += 1
+                    spans.append(TranscriptSpan(start * 0.1, i * 0.1, text))
+                start = None
+        return spans

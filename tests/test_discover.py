@@ -84,7 +84,7 @@ def test_walk_tree_sidecars_hidden_and_skips(tree: Path) -> None:
     assert rel(items, tree) == [
         ("a.jpg", "image"),
         ("empty.png", "skip: empty file"),
-        ("movie.mp4", "skip: video files are not indexed yet"),
+        ("movie.mp4", "video"),
         ("notes.md", "text"),
         ("x.xyz", "skip: unsupported file type (.xyz)"),
         ("sub/b.png", "image"),
@@ -181,9 +181,9 @@ def test_magic_bytes_beat_the_extension(tmp_path: Path) -> None:
         ("a.bmp", b"BM\x00\x00", ("image", None)),
         ("a.txt", b"BMW makes cars", ("text", None)),  # weak magic needs the extension
         ("a.txt", b"ID3 is a tag format", ("text", None)),
-        ("a.mp3", b"ID3\x03\x00\x00\x00", (None, "audio files are not indexed yet")),
-        ("a.mkv", b"\x1a\x45\xdf\xa3", (None, "video files are not indexed yet")),
-        ("a.m4a", b"\x00\x00\x00\x20ftypM4A ", (None, "audio files are not indexed yet")),
+        ("a.mp3", b"ID3\x03\x00\x00\x00", ("audio", None)),
+        ("a.mkv", b"\x1a\x45\xdf\xa3", ("video", None)),
+        ("a.m4a", b"\x00\x00\x00\x20ftypM4A ", ("audio", None)),
         ("a.xyz", b"hello", (None, "unsupported file type (.xyz)")),
         ("README", b"hello", (None, "unsupported file type (no extension)")),
         ("a.png", b"", (None, "empty file")),
@@ -289,3 +289,43 @@ def test_fifo_is_skipped_without_blocking(tmp_path: Path) -> None:
         ("real.txt", "text"),
     ]
     assert run(tmp_path / "pipe.txt") == [Skipped(str(tmp_path / "pipe.txt"), "not a regular file")]
+
+
+def test_real_media_files_are_classified(tmp_path: Path) -> None:
+    from media_gen import make_audio, make_video
+
+    scenes = [("red", 0.3)]
+    made = {
+        "a.mp4": make_video(tmp_path / "a.mp4", scenes),
+        "a.mov": make_video(tmp_path / "a.mov", scenes),
+        "a.mkv": make_video(tmp_path / "a.mkv", scenes),
+        "a.webm": make_video(tmp_path / "a.webm", scenes, codec="libvpx-vp9"),
+        "a.ts": make_video(tmp_path / "a.ts", scenes),
+        "a.avi": make_video(tmp_path / "a.avi", scenes, codec="mpeg4"),
+    }
+    for suffix in (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".mka"):
+        made["s" + suffix] = make_audio(tmp_path / ("s" + suffix), [(440.0, 0.3)])
+    make_audio(tmp_path / "sound_only.mp4", [(440.0, 0.3)])
+    (tmp_path / "renamed_m4a.mp4").write_bytes(made["s.m4a"].read_bytes())
+    (tmp_path / "app.ts").write_text("export const x: number = 1;\n")  # TypeScript
+    (tmp_path / "voice.bin").write_bytes(made["s.opus"].read_bytes())  # Ogg header says Opus
+    got = dict(rel(run(tmp_path), tmp_path))
+    assert got == {
+        "a.avi": "video",
+        "a.mkv": "video",
+        "a.mov": "video",
+        "a.mp4": "video",
+        "a.ts": "video",
+        "a.webm": "video",
+        "app.ts": "skip: unsupported file type (.ts)",
+        "renamed_m4a.mp4": "audio",  # its 'ftyp' brand says M4A
+        "s.flac": "audio",
+        "s.m4a": "audio",
+        "s.mka": "audio",  # Matroska, but the extension says sound
+        "s.mp3": "audio",
+        "s.ogg": "audio",
+        "s.opus": "audio",
+        "s.wav": "audio",
+        "sound_only.mp4": "video",  # the container decides; ingest falls back to audio
+        "voice.bin": "audio",
+    }

@@ -187,3 +187,29 @@ def test_like_item_and_json(tmp_path: Path, media: Path, encoder: ColourEncoder)
         d = similar[0].to_dict()
         assert json.loads(json.dumps(d))["metadata"]["album"] == "summer"
         assert len(lib.search("red", filters={"album": "summer"}, k=20)) == 6
+
+
+def test_reembed_switches_model_and_resumes(tmp_path, media) -> None:  # type: ignore[no-untyped-def]
+    from fakes import ColourEncoder
+
+    from mmsearch.library import REEMBED_META_KEY
+
+    lib_path = tmp_path / "lib"
+    with Library.open(lib_path, encoder=ColourEncoder()) as lib:
+        lib.add([media])
+        before = {it.path for it in lib.catalog.iter_items()}
+        old_fp = lib.space["fingerprint"]
+    new = ColourEncoder(model_id="test/colour-v2")
+    with Library.open(lib_path) as lib:  # the old model is not even loaded
+        report = lib.reembed(encoder=new)
+        assert report.updated == len(before) and not report.failed
+        assert lib.space["fingerprint"] != old_fp
+        assert {it.path for it in lib.catalog.iter_items()} == before
+        assert lib.catalog.get_meta(REEMBED_META_KEY) == "0"
+        assert lib.search("red", k=1)[0].path.endswith("00_red.png")
+    # A resumed re-embed (same model, marker still set) redoes only what is left.
+    with Library.open(lib_path, encoder=new) as lib:
+        first = min(it.id for it in lib.catalog.iter_items())
+        lib.catalog.set_meta(REEMBED_META_KEY, str(first))
+        report = lib.reembed(encoder=new)
+        assert report.updated == 1

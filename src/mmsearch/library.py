@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 SPACE = MAIN
 CATALOG_FILE = "catalog.sqlite"
 ASR_META_KEY = "asr_model"
+REEMBED_META_KEY = "reembed_upto"
 
 
 class Library:
@@ -209,6 +210,45 @@ class Library:
             )
             return ingestor.run(roots)
 
+    def reembed(
+        self,
+        model: str | None = None,
+        *,
+        encoder: Encoder | None = None,
+        options: IngestOptions | None = None,
+        **encoder_options: Any,
+    ) -> IngestReport:
+        """Embed every item again with another image–text model (a fine-tuned one, say).
+
+        The space switches to the new model at once (its old vectors are dropped in the
+        same transaction), then each item is re-embedded and committed as usual. An
+        interrupted run is resumed by calling this again with the same model: items
+        already re-embedded are not redone.
+        """
+        with self._writing():
+            main = self.spaces[MAIN]
+            pending = int(self.catalog.get_meta(REEMBED_META_KEY) or 0)
+            if encoder is None:
+                encoder = load_encoder(model or main.spec, **encoder_options)
+            if encoder.info.fingerprint != main.row["fingerprint"] or not pending:
+                if encoder.info.fingerprint == main.row["fingerprint"] and not pending:
+                    log.info("re-embedding with the same model")
+                pending = self.catalog.max_item_id()
+                self.catalog.set_meta(REEMBED_META_KEY, str(pending))
+                info = encoder.info
+                self.catalog.replace_space_model(
+                    MAIN, info.spec, info.fingerprint, info.dim, info.to_dict()
+                )
+            self.spaces[MAIN] = _reopened(self.catalog, self.folder, main, encoder)
+            self.engine.spaces = self.spaces
+            paths = [item.path for item in self.catalog.iter_items() if item.id <= pending]
+            opt = options or IngestOptions()
+            opt.redo_upto = pending
+            report = Ingestor(self.catalog, self.spaces, opt, recognizer=self.recognizer).run(paths)
+            if not report.interrupted:
+                self.catalog.set_meta(REEMBED_META_KEY, "0")
+            return report
+
     def remove(self, targets: Iterable[str | os.PathLike[str] | int]) -> int:
         """Remove items by id, file path, or every item under a folder. Returns the count."""
         ids: set[int] = set()
@@ -355,6 +395,20 @@ def _open_space(
         readonly=readonly,
     )
     return Space(name, row, vectors, loader, encoder, catalog)
+
+
+def _reopened(catalog: Catalog, folder: Path, old: Space, encoder: Any) -> Space:
+    """``old`` after its model changed: fresh row, fresh vector store of the new dimension."""
+    row = catalog.get_space(old.name)
+    assert row is not None
+    vectors = VectorStore(
+        catalog,
+        folder / "index",
+        int(row["dim"]),
+        int(row["id"]),
+        memory_budget_bytes=old.vectors.memory_budget_bytes,
+    )
+    return Space(old.name, row, vectors, old.loader, encoder, catalog)
 
 
 def _create_space(catalog: Catalog, name: str, info: EncoderInfo) -> None:

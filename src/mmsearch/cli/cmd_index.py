@@ -9,7 +9,13 @@ from mmsearch.cli.main import add_library_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", help="files or folders to index")
+    p.add_argument("paths", nargs="*", help="files or folders to index")
+    p.add_argument(
+        "--reembed",
+        action="store_true",
+        help="embed every item again with --model (e.g. a fine-tuned model folder); "
+        "resumable: run it again after an interruption",
+    )
     add_library_args(p)
     p.add_argument(
         "--meta",
@@ -21,22 +27,73 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="decode processes (0 = in-process)")
     p.add_argument("--batch-size", type=int, default=64, help="files per commit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    av = p.add_argument_group("video and audio")
+    av.add_argument(
+        "--audio-model",
+        metavar="SPEC",
+        help="text–audio model (CLAP), e.g. hf:laion/clap-htsat-unfused or a local folder; "
+        "adds the library's audio space (remembered)",
+    )
+    av.add_argument(
+        "--video-model",
+        metavar="SPEC",
+        help="text–video model (X-CLIP), e.g. hf:microsoft/xclip-base-patch32 (remembered)",
+    )
+    av.add_argument(
+        "--asr-model",
+        metavar="SPEC",
+        help="speech recognition (Whisper), e.g. hf:openai/whisper-base: transcripts become "
+        "searchable text with timestamps (remembered)",
+    )
+    av.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second")
+    av.add_argument("--max-frames", type=int, default=2000, help="frame cap per video")
+    av.add_argument(
+        "--merge-threshold",
+        type=float,
+        default=0.95,
+        help="neighbouring frames at least this similar merge into one segment",
+    )
+    av.add_argument(
+        "--audio-window", type=float, help="audio window seconds (default: the model's)"
+    )
+    av.add_argument("--audio-hop", type=float, help="seconds between windows (default: half)")
 
 
 def run(args: argparse.Namespace) -> int:
     from mmsearch.cli.output import emit_json, format_report
+    from mmsearch.errors import QueryError
+    from mmsearch.ingest.pipeline import IngestOptions
+    from mmsearch.ingest.timed import TimedOptions
     from mmsearch.library import Library
     from mmsearch.search.filters import parse_where
 
+    if not args.paths and not args.reembed:
+        raise QueryError("give files or folders to index (or --reembed)")
     metadata = dict(parse_where(m) for m in args.meta)
-    with Library.open(args.library, model=args.model) as lib:
-        report = lib.add(
-            args.paths,
-            metadata=metadata,
-            workers=args.workers,
-            batch_size=args.batch_size,
-            progress=not (args.no_progress or args.json) and sys.stderr.isatty(),
-        )
+    options = IngestOptions(
+        batch_size=args.batch_size,
+        workers=args.workers,
+        metadata=metadata,
+        progress=not (args.no_progress or args.json) and sys.stderr.isatty(),
+        timed=TimedOptions(
+            fps=args.fps,
+            max_frames=args.max_frames,
+            merge_threshold=args.merge_threshold,
+            audio_window_s=args.audio_window,
+            audio_hop_s=args.audio_hop,
+        ),
+    )
+    with Library.open(
+        args.library,
+        model=None if args.reembed else args.model,
+        audio_model=args.audio_model,
+        video_model=args.video_model,
+        asr_model=args.asr_model,
+    ) as lib:
+        if args.reembed:
+            report = lib.reembed(args.model, options=options)
+        if args.paths:
+            report = lib.add(args.paths, options=options)
     if args.json:
         emit_json(report.to_dict())
     else:

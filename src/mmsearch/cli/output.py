@@ -7,6 +7,7 @@ import sys
 from typing import Any, TextIO
 
 from mmsearch.ingest.report import IngestReport
+from mmsearch.search.moments import format_range
 from mmsearch.types import Hit
 
 
@@ -22,9 +23,15 @@ def format_hits(hits: list[Hit]) -> str:
     lines = []
     for rank, h in enumerate(hits, 1):
         d = h.to_dict()
-        line = f"{rank:>3}. {h.score:.4f}  {d['path']}"
         best = h.segments[0] if h.segments else None
-        if best is not None and best.kind in ("text", "caption") and best.text:
+        where = d["path"]
+        if best is not None and best.t_start is not None and best.t_end is not None:
+            where += f" @ {format_range(best.t_start, best.t_end)}"
+        line = f"{rank:>3}. {h.score:.4f}  {where}"
+        for seg in h.segments[1:]:
+            if seg.t_start is not None and seg.t_end is not None:
+                line += f"\n       also @ {format_range(seg.t_start, seg.t_end)}"
+        if best is not None and best.text:
             snippet = " ".join(best.text.split())
             line += f"\n       {best.kind}: {snippet[:120]}{'…' if len(snippet) > 120 else ''}"
         lines.append(line)

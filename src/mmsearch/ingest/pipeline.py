@@ -54,6 +54,8 @@ class IngestOptions:
     progress: bool = False
     timed: TimedOptions = field(default_factory=TimedOptions)
     """Video and audio settings: frame rate, frame cap, merging, audio windows."""
+    redo_upto: int = 0
+    """Embed items with ids up to this again even if unchanged (re-embedding)."""
 
 
 TIMED_MODALITIES = ("video", "audio")
@@ -119,7 +121,7 @@ class Ingestor:
 
     def _plan_one(self, d: Discovered, claimed: set[int], report: IngestReport) -> Planned | None:
         try:
-            p = plan_file(self.catalog, d, claimed)
+            p = plan_file(self.catalog, d, claimed, redo_upto=self.opt.redo_upto)
         except OSError as exc:
             reason = os_error_reason(exc)
             self.catalog.record_failure(d.path, "read", reason, d.size, d.mtime)

@@ -44,10 +44,14 @@ def sidecars(d: Discovered) -> list[str | None]:
     return [d.caption_path, d.meta_path, *getattr(d, "subtitle_paths", ())]
 
 
-def plan_file(catalog: Catalog, d: Discovered, claimed: set[int]) -> Planned:
-    """Plan one file. ``claimed`` holds ids of items already matched in this run."""
+def plan_file(catalog: Catalog, d: Discovered, claimed: set[int], *, redo_upto: int = 0) -> Planned:
+    """Plan one file. ``claimed`` holds ids of items already matched in this run; items
+    with ids up to ``redo_upto`` are embedded again even when unchanged (re-embedding
+    a library with a new model: re-embedded items get new, higher ids)."""
     mtime = combined_mtime(d)
     existing = catalog.item_by_path(d.path)
+    if existing is not None and existing.id <= redo_upto:
+        return Planned(d, "embed", mtime, content_hash([d.path, *sidecars(d)]), existing.id)
     if existing is not None and existing.size == d.size and existing.mtime == mtime:
         return Planned(d, "unchanged", mtime, existing.content_hash, existing.id)
     if existing is None:

@@ -1,7 +1,7 @@
 """Walk files and folders and say what to index, with sidecars attached and reasons for the rest.
 
-:func:`discover` yields a :class:`Discovered` for every image or text file to
-index and a :class:`Skipped` (with a short, user-facing reason) for every file
+:func:`discover` yields a :class:`Discovered` for every image, text, video or
+audio file to index and a :class:`Skipped` (with a short, user-facing reason) for every file
 that cannot be: unsupported type, unreadable, broken symlink, symlink loop,
 special file, empty file. It never raises for a bad file, and it never opens a
 FIFO or device.
@@ -10,7 +10,12 @@ Sidecars: an image ``cat.jpg`` takes its caption from ``cat.jpg.txt``,
 ``cat.txt``, ``cat.jpg.caption`` or ``cat.caption`` and its metadata from
 ``cat.jpg.json`` or ``cat.json`` in the same folder (the first non-empty one
 wins). Files named like an image's caption are never indexed as text items
-themselves; JSON files are never items.
+themselves; JSON files are never items. Videos and audio files take metadata
+the same way; a video ``clip.mp4`` also takes its subtitle files (``clip.srt``,
+``clip.vtt``, ``clip.en.srt``, ``clip.zh-CN.vtt``: see
+:func:`mmsearch.media.subtitles.subtitle_sidecars`). Subtitle files are never
+items themselves, and one with no video is passed over quietly, like an
+orphaned caption.
 
 Paths are absolute but symlinks are not resolved, so results name files the
 way the user reached them. Non-UTF-8 names survive as surrogate escapes
@@ -19,6 +24,7 @@ way the user reached them. Non-UTF-8 names survive as surrogate escapes
 
 from __future__ import annotations
 
+import bisect
 import errno
 import functools
 import json
@@ -34,13 +40,14 @@ from typing import Any
 
 from mmsearch.errors import DecodeError
 from mmsearch.media.probe import HEAD_BYTES, classify, extension
+from mmsearch.media.subtitles import SUBTITLE_EXTENSIONS, subtitle_sidecars
 from mmsearch.media.text import EMPTY_TEXT, read_text_file
 
 log = logging.getLogger(__name__)
 
 CAPTION_EXTENSIONS = (".txt", ".caption")
 META_EXTENSIONS = (".json",)
-_QUIET_EXTENSIONS = frozenset((".json", ".caption"))
+_QUIET_EXTENSIONS = frozenset((".json", ".caption", *SUBTITLE_EXTENSIONS))
 """Sidecar kinds: never items themselves, and not worth a "skipped" line when orphaned."""
 
 MAX_META_BYTES = 1_000_000
@@ -58,6 +65,8 @@ class Discovered:
     mtime: float
     caption_path: str | None = None
     meta_path: str | None = None
+    subtitle_paths: tuple[str, ...] = ()
+    """Subtitle files of a video, untagged names first (``clip.srt``, then ``clip.en.srt``)."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +178,12 @@ class _Walker:
                 return  # already listed, alone or with its folder
             self.file_roots.add(path)
             entry = _Entry(os.path.basename(path), path, st)
-            results = _emit_files(parent, [entry], functools.partial(_size_on_disk, parent))
+            results = _emit_files(
+                parent,
+                [entry],
+                functools.partial(_size_on_disk, parent),
+                functools.partial(_names_in, parent),
+            )
             yield from results or [Skipped(path, _unsupported_reason(path))]
         else:
             yield Skipped(path, "not a regular file")
@@ -236,41 +250,55 @@ class _Walker:
             else:
                 results.append(Skipped(e.path, "not a regular file"))
         sizes = {f.name: f.st.st_size for f in files}
-        results.extend(_emit_files(dirpath, files, sizes.get))
+        results.extend(_emit_files(dirpath, files, sizes.get, lambda: list(sizes)))
         results.sort(key=lambda r: r.path)
         return results, folders
 
 
 def _emit_files(
-    dirpath: str, files: list[_Entry], size_of: Callable[[str], int | None]
+    dirpath: str,
+    files: list[_Entry],
+    size_of: Callable[[str], int | None],
+    names: Callable[[], list[str]],
 ) -> list[Discovered | Skipped]:
-    """Classify the regular files of one folder and pair images with their sidecars.
+    """Classify the regular files of one folder and pair media with their sidecars.
 
-    ``size_of(name)`` is the size of the regular file ``name`` in the folder, or None.
+    ``size_of(name)`` is the size of the regular file ``name`` in the folder, or None;
+    ``names()`` lists the folder's file names (asked only when a video needs subtitles).
     """
     for f in files:
         _classify_entry(f)
+    sorted_names: list[str] | None = None
     captions: set[str] = set()
-    images: dict[str, Discovered] = {}
+    paired: dict[str, Discovered] = {}
     for f in files:
+        if f.modality not in ("image", "video", "audio"):
+            continue
+        caption = None
         if f.modality == "image":
             caps = _sidecars(f.name, CAPTION_EXTENSIONS, size_of)
-            metas = _sidecars(f.name, META_EXTENSIONS, size_of)
             captions.update(caps)  # all of them: a caption is never indexed as a text item
-            cap = next((c for c in caps if size_of(c)), None)  # empty ones are not attached
-            meta = next((m for m in metas if size_of(m)), None)
-            images[f.name] = Discovered(
-                f.path,
-                "image",
-                f.st.st_size,
-                f.st.st_mtime,
-                caption_path=os.path.join(dirpath, cap) if cap else None,
-                meta_path=os.path.join(dirpath, meta) if meta else None,
-            )
+            caption = next((c for c in caps if size_of(c)), None)  # empty ones not attached
+        meta = next((m for m in _sidecars(f.name, META_EXTENSIONS, size_of) if size_of(m)), None)
+        subs: list[str] = []
+        if f.modality == "video":
+            if sorted_names is None:
+                sorted_names = sorted(names())
+            nearby = _with_prefix(sorted_names, os.path.splitext(f.name)[0])
+            subs = [s for s in subtitle_sidecars(f.name, nearby) if size_of(s)]
+        paired[f.name] = Discovered(
+            f.path,
+            f.modality,
+            f.st.st_size,
+            f.st.st_mtime,
+            caption_path=os.path.join(dirpath, caption) if caption else None,
+            meta_path=os.path.join(dirpath, meta) if meta else None,
+            subtitle_paths=tuple(os.path.join(dirpath, s) for s in subs),
+        )
     out: list[Discovered | Skipped] = []
     for f in files:
-        if f.name in images:
-            out.append(images[f.name])
+        if f.name in paired:
+            out.append(paired[f.name])
         elif f.name in captions:
             continue
         elif f.modality is not None:
@@ -312,6 +340,22 @@ def _sidecars(
                 ):
                     found.append(candidate)
     return found
+
+
+def _with_prefix(sorted_names: list[str], prefix: str) -> list[str]:
+    """The names that start with ``prefix``, found by bisection (folders can be large)."""
+    lo = bisect.bisect_left(sorted_names, prefix)
+    hi = lo
+    while hi < len(sorted_names) and sorted_names[hi].startswith(prefix):
+        hi += 1
+    return sorted_names[lo:hi]
+
+
+def _names_in(dirpath: str) -> list[str]:
+    try:
+        return os.listdir(dirpath)
+    except OSError:
+        return []
 
 
 def _size_on_disk(dirpath: str, name: str) -> int | None:

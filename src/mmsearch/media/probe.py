@@ -4,8 +4,11 @@ Magic bytes win over the extension (a PNG named ``.txt`` is an image); the
 extension decides when the bytes are not conclusive (a damaged ``.jpg`` is
 still an image, and its decoder will say what is wrong with it).
 
-Video and audio are recognised but not indexed yet: they come back as
-unsupported with a reason. Enabling a modality is one entry in
+Containers that hold either sound or pictures (MP4/MOV, Matroska/WebM, Ogg)
+are video unless their header or an audio extension (``.m4a``, ``.mka``,
+``.ogg``...) says audio; an ``.mp4`` with only a sound track is still
+"video" here, and ingest falls back to audio when it finds no video stream.
+Every modality here is indexed; a new one is one entry in
 ``INDEXED_MODALITIES`` (and a decoder for it).
 """
 
@@ -16,7 +19,7 @@ import re
 
 from mmsearch.media.text import TEXT_EXTENSIONS
 
-HEAD_BYTES = 32
+HEAD_BYTES = 64
 """How many leading bytes :func:`classify` looks at."""
 
 IMAGE_EXTENSIONS = (
@@ -45,6 +48,7 @@ VIDEO_EXTENSIONS = (
     ".mpeg",
     ".ts",
     ".m2ts",
+    ".mts",
     ".3gp",
     ".ogv",
 )
@@ -60,15 +64,15 @@ AUDIO_EXTENSIONS = (
     ".wma",
     ".aiff",
     ".aif",
+    ".mka",
+    ".weba",
 )
 
-INDEXED_MODALITIES: frozenset[str] = frozenset({"image", "text"})
+INDEXED_MODALITIES: frozenset[str] = frozenset({"image", "text", "video", "audio"})
 """Modalities that ingest can decode today."""
 
-NOT_INDEXED_REASONS: dict[str, str] = {
-    "video": "video files are not indexed yet",
-    "audio": "audio files are not indexed yet",
-}
+NOT_INDEXED_REASONS: dict[str, str] = {}
+"""Reasons for modalities that are recognised but not indexed (none at present)."""
 
 EXTENSION_MODALITY: dict[str, str] = {
     **dict.fromkeys(IMAGE_EXTENSIONS, "image"),
@@ -109,14 +113,40 @@ _STRONG_MAGIC: tuple[tuple[re.Pattern[bytes], str], ...] = tuple(
     )
 )
 
+# Containers of either sound or pictures: an audio extension makes them audio.
+_EITHER_CONTAINERS = (re.compile(rb"....ftyp", re.DOTALL), re.compile(rb"\x1a\x45\xdf\xa3"))
+
+# Ogg: the first packet names the codec (at byte 28 when the first page has one segment).
+_OGG_CODECS: tuple[tuple[bytes, str], ...] = (
+    (b"\x80theora", "video"),
+    (b"\x01video", "video"),  # OGM
+    (b"OpusHead", "audio"),
+    (b"\x01vorbis", "audio"),
+    (b"\x7fFLAC", "audio"),
+    (b"Speex   ", "audio"),
+)
+
+_ISO_BOX = rb"....(moov|mdat|wide|free|skip|pnot)"  # QuickTime files without 'ftyp'
+
 # Too short to trust alone: they count only when the extension agrees.
 _WEAK_MAGIC: dict[str, re.Pattern[bytes]] = {
     ".bmp": re.compile(rb"BM"),
     ".mp3": re.compile(rb"\xff[\xe0-\xff]"),
+    ".aac": re.compile(rb"\xff[\xf0-\xff]"),
     ".ogg": re.compile(rb"OggS"),
     ".oga": re.compile(rb"OggS"),
     ".opus": re.compile(rb"OggS"),
     ".ogv": re.compile(rb"OggS"),
+    **{ext: re.compile(_ISO_BOX, re.DOTALL) for ext in (".mov", ".mp4", ".m4v", ".m4a", ".3gp")},
+}
+
+# Extensions shared with other kinds of file: without the magic they are not media
+# (``.ts`` is also TypeScript source).
+_TS_PACKET = rb"\x47[\x00-\x1f\x40-\x5f].[\x10-\x3f]"  # sync byte, flags+PID, PID, control
+_REQUIRED_MAGIC: dict[str, re.Pattern[bytes]] = {
+    ".ts": re.compile(_TS_PACKET, re.DOTALL),
+    ".m2ts": re.compile(rb"(....)?" + _TS_PACKET, re.DOTALL),  # Blu-ray: 4-byte time code first
+    ".mts": re.compile(rb"(....)?" + _TS_PACKET, re.DOTALL),
 }
 
 
@@ -129,6 +159,11 @@ def sniff_magic(head: bytes) -> str | None:
     """The kind of content the leading bytes announce, or None if they say nothing."""
     if head[4:8] == b"ftyp":
         return _FTYP_BRANDS.get(head[8:12], "video")
+    if head.startswith(b"OggS"):
+        for codec_id, kind in _OGG_CODECS:
+            if codec_id in head[26:]:
+                return kind
+        return None
     for pattern, kind in _STRONG_MAGIC:
         if pattern.match(head):
             return kind
@@ -144,7 +179,16 @@ def classify(path: str, head: bytes) -> tuple[str | None, str | None]:
     if not head:
         return None, "empty file"
     ext = extension(path)
+    required = _REQUIRED_MAGIC.get(ext)
+    if required is not None and not required.match(head):
+        return None, _unsupported(ext, None)
     kind = sniff_magic(head)
+    if (
+        kind == "video"
+        and EXTENSION_MODALITY.get(ext) == "audio"
+        and any(p.match(head) for p in _EITHER_CONTAINERS)
+    ):
+        kind = "audio"
     if kind is None:
         weak = _WEAK_MAGIC.get(ext)
         if weak is not None and weak.match(head):

@@ -3,8 +3,11 @@
 A search returns single segments (a sampled frame, an audio window, a subtitle
 cue). Neighbouring matches of one item are one moment to a user, so segments
 whose time ranges touch or overlap (within ``gap`` seconds) merge into one
-span scored by its best segment. Segments without times (a photo, a text
-chunk) pass through unchanged.
+span scored by its best segment. Only close runners-up merge: a segment scoring
+below ``keep`` times the item's best score is a weaker match, not part of the
+moment (otherwise every frame of a video, all adjacent, would merge into one
+span covering the whole video); it stays listed on its own. Segments without
+times (a photo, a text chunk) pass through unchanged.
 """
 
 from __future__ import annotations
@@ -16,22 +19,30 @@ from mmsearch.types import SegmentHit
 
 MERGE_GAP_S = 1.0
 """Matches at most this far apart in time become one moment."""
+MOMENT_KEEP = 0.95
+"""A segment joins a moment when it scores at least this share of the item's best."""
 
 
-def merge_moments(segments: Sequence[SegmentHit], gap: float = MERGE_GAP_S) -> list[SegmentHit]:
-    """Merge touching time ranges; return moments and untimed segments, best first."""
+def merge_moments(
+    segments: Sequence[SegmentHit], gap: float = MERGE_GAP_S, keep: float = MOMENT_KEEP
+) -> list[SegmentHit]:
+    """Merge touching time ranges of strong matches; return moments and the other
+    segments, best first."""
+    best = max((s.score for s in segments), default=0.0)
+    floor = best * keep if best > 0 else best
+    strong = [s for s in segments if s.score >= floor]
     timed = sorted(
-        (s for s in segments if s.t_start is not None and s.t_end is not None),
+        (s for s in strong if s.t_start is not None and s.t_end is not None),
         key=lambda s: (s.t_start, s.t_end),
     )
-    untimed = [s for s in segments if s.t_start is None or s.t_end is None]
+    untimed = [s for s in segments if s not in timed]
     merged: list[SegmentHit] = []
     for seg in timed:
         last = merged[-1] if merged else None
         if last is not None and seg.t_start <= last.t_end + gap:  # type: ignore[operator]
-            best = seg if seg.score > last.score else last
+            top = seg if seg.score > last.score else last
             merged[-1] = replace(
-                best,
+                top,
                 t_start=last.t_start,
                 t_end=max(last.t_end, seg.t_end),  # type: ignore[type-var]
                 text=_join_text(last.text, seg.text),

@@ -434,6 +434,23 @@ class Catalog:
         return [int(r[0]) for r in rows]
 
     # -- spaces --------------------------------------------------------------------------
+    def replace_space_model(
+        self, name: str, spec: str, fingerprint: str, dim: int, info: dict[str, Any]
+    ) -> None:
+        """Point a space at another model, dropping its vectors (journaled), atomically."""
+        with self.conn:
+            row = self.conn.execute("SELECT id FROM spaces WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise LibraryError(f"no {name} space")
+            self.conn.execute("DELETE FROM vectors WHERE space_id = ?", (row[0],))
+            self.conn.execute(
+                "UPDATE spaces SET spec = ?, fingerprint = ?, dim = ?, info_json = ? WHERE id = ?",
+                (spec, fingerprint, dim, json.dumps(info), row[0]),
+            )
+
+    def max_item_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0])
+
     def spaces(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT name FROM spaces ORDER BY id").fetchall()
         return [s for s in (self.get_space(r[0]) for r in rows) if s is not None]
