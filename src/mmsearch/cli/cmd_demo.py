@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mmsearch.cli.output import emit_json
     from mmsearch.demo import run_demo
+    from mmsearch.search.moments import format_range
 
     folder = args.dir or tempfile.mkdtemp(prefix="mmsearch-demo-")
     report, results = run_demo(folder, k=args.k)
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         for h, ok in zip(r.hits, r.correct, strict=True):
             seg = h.segments[0] if h.segments else None
             extra = f"  “{seg.text.splitlines()[0]}”" if seg and seg.text else ""
+            if seg is not None and seg.t_start is not None and seg.t_end is not None:
+                extra = f" @ {format_range(seg.t_start, seg.t_end)}" + extra
             print(f"   {'✓' if ok else '✗'} {h.score:.3f}  {os.path.basename(h.path)}{extra}")
         print()
     mean = sum(r.precision for r in results) / max(1, len(results))
