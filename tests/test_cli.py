@@ -114,6 +114,10 @@ def test_demo_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert res["ingest"]["added"] >= 200 and res["ingest"]["failed"] == 0
     precisions = {q["title"]: q["precision"] for q in res["queries"]}
     assert sum(precisions.values()) / len(precisions) >= 0.6, precisions
+    (video,) = [q for q in res["queries"] if q["title"].startswith("text → video moment")]
+    assert video["precision"] == 1.0, video
+    seg = video["hits"][0]["segments"][0]
+    assert video["hits"][0]["path"].endswith("slideshow.mp4") and seg["t_end"] > seg["t_start"]
 
 
 def test_default_model_without_hub_gives_one_clear_message(
