@@ -1,4 +1,4 @@
-"""mmsearch: multimodal semantic search over text and images in shared embedding spaces.
+"""mmsearch: multimodal semantic search over text, images, video and audio in shared spaces.
 
 The public names are imported lazily so that ``import mmsearch`` (and the CLI's
 ``--help``) stays fast and never imports torch.
@@ -10,9 +10,24 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Library", "load_encoder", "Hit", "Query", "QueryPart", "__version__"]
+__all__ = [
+    "Library",
+    "load_encoder",
+    "load_audio_encoder",
+    "load_video_encoder",
+    "load_recognizer",
+    "Hit",
+    "Query",
+    "QueryPart",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mmsearch.encoders.av_registry import (
+        load_audio_encoder,
+        load_recognizer,
+        load_video_encoder,
+    )
     from mmsearch.encoders.registry import load_encoder
     from mmsearch.library import Library
     from mmsearch.search.query import Query, QueryPart
@@ -21,6 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
 _LAZY = {
     "Library": ("mmsearch.library", "Library"),
     "load_encoder": ("mmsearch.encoders.registry", "load_encoder"),
+    "load_audio_encoder": ("mmsearch.encoders.av_registry", "load_audio_encoder"),
+    "load_video_encoder": ("mmsearch.encoders.av_registry", "load_video_encoder"),
+    "load_recognizer": ("mmsearch.encoders.av_registry", "load_recognizer"),
     "Hit": ("mmsearch.types", "Hit"),
     "Query": ("mmsearch.search.query", "Query"),
     "QueryPart": ("mmsearch.search.query", "QueryPart"),
