@@ -298,7 +298,7 @@ def windows(
     covered = 0  # samples of the run covered by windows already yielded
     for t0, chunk in chunks:
         if base is not None and abs(t0 - (base + (start + len(buf)) / sample_rate)) > tolerance:
-            if start + len(buf) - covered >= min_size:  # a hole in time: close the run
+            if len(buf) and start + len(buf) - max(covered, start) >= min_size:  # a hole
                 yield _window(base, start, buf, sample_rate)
             base = None
         if base is None:
@@ -308,7 +308,8 @@ def windows(
             yield _window(base, start, buf[:size], sample_rate)
             covered = start + size
             buf, start = buf[hop:], start + hop
-    if base is not None and start + len(buf) - covered >= min_size:
+    # With a hop longer than the window, buf may be empty (or start past ``covered``).
+    if base is not None and len(buf) and start + len(buf) - max(covered, start) >= min_size:
         yield _window(base, start, buf, sample_rate)
 
 

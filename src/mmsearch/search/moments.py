@@ -4,9 +4,10 @@ A search returns single segments (a sampled frame, an audio window, a subtitle
 cue). Neighbouring matches of one item are one moment to a user, so segments
 whose time ranges touch or overlap (within ``gap`` seconds) merge into one
 span scored by its best segment. Only close runners-up merge: a segment scoring
-below ``keep`` times the item's best score is a weaker match, not part of the
-moment (otherwise every frame of a video, all adjacent, would merge into one
-span covering the whole video); it stays listed on its own. Segments without
+below ``keep`` times the item's best score, or in the lower three quarters of the
+range between the item's best and worst matching segments, is a weaker match, not
+part of the moment (otherwise every frame of a video, all adjacent, would merge
+into one span covering the whole video); it stays listed on its own. Segments without
 times (a photo, a text chunk) pass through unchanged.
 """
 
@@ -20,7 +21,9 @@ from mmsearch.types import SegmentHit
 MERGE_GAP_S = 1.0
 """Matches at most this far apart in time become one moment."""
 MOMENT_KEEP = 0.95
-"""A segment joins a moment when it scores at least this share of the item's best."""
+"""A segment joins a moment when it scores at least this share of the item's best..."""
+SPREAD_KEEP = 0.25
+"""... and lies within this top fraction of the item's score range."""
 
 
 def merge_moments(
@@ -29,7 +32,8 @@ def merge_moments(
     """Merge touching time ranges of strong matches; return moments and the other
     segments, best first."""
     best = max((s.score for s in segments), default=0.0)
-    floor = best * keep if best > 0 else best
+    worst = min((s.score for s in segments), default=0.0)
+    floor = max(best * keep if best > 0 else best, best - SPREAD_KEEP * (best - worst))
     strong = [s for s in segments if s.score >= floor]
     timed = sorted(
         (s for s in strong if s.t_start is not None and s.t_end is not None),
