@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from media_gen import make_audio, make_video
 from mmsearch.cli.main import main
+
+from media_gen import make_audio, make_video
 from tiny_av_models import make_tiny_clap, make_tiny_whisper, make_tiny_xclip, one_torch_thread
 
 
@@ -64,8 +65,9 @@ def test_cli_audio_and_speech_models_from_folders(
 
 
 def test_video_space_with_xclip(tmp_path: Path) -> None:
-    from fakes import ColourEncoder
     from mmsearch.library import Library
+
+    from fakes import ColourEncoder
 
     xclip = make_tiny_xclip(tmp_path / "xclip", num_frames=4)
     media = tmp_path / "media"
