@@ -296,3 +296,39 @@ def test_frame_options_cap_and_rate(tmp_path: Path) -> None:
         frames = [s for s in lib.catalog.item_segments(item.id) if s.kind == "frame"]
         assert 2 <= len(frames) <= 4  # the cap holds (shot boundaries count against it)
         assert item.meta["frames_sampled"] <= 4
+
+
+def test_chinese_speech_transcript_and_short_lexical_terms(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    make_speech(media / "zh.wav", "今天天气很好，我们去海边散步吧", voice="cmn")
+    recognizer = ScriptRecognizer(["今天天气很好 我们去海边散步"])
+    with _open(tmp_path / "lib", recognizer=recognizer, asr_model="test:script") as lib:
+        assert lib.add([media]).added == 1
+        for query in ("海边散步", "海边"):  # a trigram match, and a two-character term
+            hits = lib.search(query, mode="lexical", k=1)
+            assert hits and hits[0].path.endswith("zh.wav"), query
+            assert hits[0].segments[0].kind == "transcript"
+
+
+def test_ten_hour_video_and_audio_without_samples(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    # Ten hours at one frame a minute: cheap to make, long to the sampler.
+    scenes = [("red", 5 * 3600.0), ("blue", 5 * 3600.0)]
+    make_video(media / "ten_hours.mkv", scenes, fps=1 / 60, size=(32, 32), gop=10)
+    from scipy.io import wavfile
+
+    wavfile.write(media / "nothing.wav", 16000, np.zeros(0, np.int16))  # a header, no samples
+    opts = IngestOptions(timed=TimedOptions(max_frames=300))
+    with _open(tmp_path / "lib", audio_encoder=ToneEncoder()) as lib:
+        report = lib.add([media], options=opts)
+        assert report.added == 1, report.to_dict()
+        (failure,) = report.failures
+        assert failure.path.endswith("nothing.wav") and failure.reason
+        (item,) = list(lib.catalog.iter_items())
+        assert item.meta["frames_sampled"] <= 300
+        assert item.meta["duration"] == pytest.approx(36000, rel=0.01)
+        hit = lib.search("blue", k=1)[0]
+        t0, _ = _moment(hit)
+        assert 5 * 3600 - 200 <= t0 <= 5 * 3600 + 200
