@@ -22,6 +22,7 @@ from mmsearch.asr import whisper
 from mmsearch.asr.base import Recognizer, TranscriptSpan
 from mmsearch.encoders.av_registry import DEFAULT_ASR_MODEL, load_recognizer
 from mmsearch.errors import ModelNotFoundError
+
 from tiny_av_models import isolate_hub, make_tiny_clap, make_tiny_whisper, one_torch_thread, tone
 
 RATE = 16000

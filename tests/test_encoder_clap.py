@@ -21,8 +21,8 @@ from mmsearch.encoders import clap
 from mmsearch.encoders.av_registry import DEFAULT_AUDIO_MODEL, load_audio_encoder
 from mmsearch.encoders.base import AudioTextEncoder
 from mmsearch.errors import ModelNotFoundError, UnknownBackendError
-from tiny_av_models import isolate_hub, make_tiny_clap, one_torch_thread, tone
 
+from tiny_av_models import isolate_hub, make_tiny_clap, one_torch_thread, tone
 from tiny_models import row_cosines
 
 RATE = 8000  # the tiny checkpoints' sampling rate; their window is 1 s

@@ -15,6 +15,7 @@ from mmsearch.encoders import xclip
 from mmsearch.encoders.av_registry import DEFAULT_VIDEO_MODEL, load_video_encoder
 from mmsearch.encoders.base import VideoTextEncoder
 from mmsearch.errors import ModelNotFoundError
+
 from tiny_av_models import (
     isolate_hub,
     make_frames,
@@ -22,7 +23,6 @@ from tiny_av_models import (
     make_tiny_xclip,
     one_torch_thread,
 )
-
 from tiny_models import row_cosines
 
 TEXTS = ["a yellow square moving right", "a person cooking", "the city at night", "dog"]

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_gen import make_audio, make_video
 from mmsearch.cli.main import main
 from mmsearch.encoders.base import EncoderInfo
 from mmsearch.encoders.registry import load_encoder
@@ -23,6 +22,7 @@ from mmsearch.eval.runner import EvalResult, evaluate_model
 from mmsearch.types import Vectors, l2_normalize
 
 from fakes import ColourEncoder, solid
+from media_gen import make_audio, make_video
 from tiny_models import make_tiny_hf_clip
 
 

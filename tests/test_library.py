@@ -190,9 +190,9 @@ def test_like_item_and_json(tmp_path: Path, media: Path, encoder: ColourEncoder)
 
 
 def test_reembed_switches_model_and_resumes(tmp_path, media) -> None:  # type: ignore[no-untyped-def]
-    from fakes import ColourEncoder
-
     from mmsearch.library import REEMBED_META_KEY
+
+    from fakes import ColourEncoder
 
     lib_path = tmp_path / "lib"
     with Library.open(lib_path, encoder=ColourEncoder()) as lib:

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("cmd_models", "list model backends; export a model to ONNX"),
     "eval": ("cmd_eval", "measure retrieval (Recall@K, ranks, mAP, nDCG) of models on pairs"),
     "datasets": ("cmd_datasets", "write a synthetic pairs dataset; inspect a pairs file"),
+    "serve": ("cmd_serve", "HTTP API and web page over a library (clip-retrieval compatible)"),
 }
 
 

@@ -1,0 +1,163 @@
+"""Search requests: the JSON body, and how its parts become library query parts.
+
+Text is always literal text here: unlike the command line, a term that happens
+to name a file on the server is never opened. Media parts (an image, a video or
+audio clip) arrive as base64 or as an upload, are written to a private
+temporary folder and checked (type from the bytes, pixel and duration limits)
+before any decoder sees them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mmsearch.errors import DecodeError, QueryError
+from mmsearch.search.query import QueryPart
+from mmsearch.server.uploads import UploadRejected, check_media
+
+Mode = Literal["vector", "lexical", "hybrid"]
+_DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,", re.I)
+
+
+class PartIn(BaseModel):
+    """One weighted query part."""
+
+    kind: Literal["text", "image", "video", "audio", "vector", "item"]
+    value: str | int | list[float] = Field(
+        description="text; base64 (or a data: URL) for image/video/audio; "
+        "numbers for vector; an item id for item"
+    )
+    weight: float = Field(1.0, description="negative weights steer away from this part")
+
+
+class SearchRequest(BaseModel):
+    """A search. Give at least one of text, image, embedding, like or parts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="text query (any language the model reads)")
+    image: str | None = Field(None, description="query image as base64 or a data: URL")
+    embedding: list[float] | None = Field(None, description="a query vector of the model's size")
+    like: int | None = Field(None, description="more like this item id")
+    parts: list[PartIn] = Field(default_factory=list, description="weighted parts, combined")
+    k: int = Field(10, ge=1, le=1000, description="number of hits")
+    mode: Mode = Field("vector", description="vector, lexical (full text) or hybrid")
+    modality: str | None = Field(
+        None,
+        description="which vectors: image, text, video, audio or any (default: each "
+        "space's primary ones)",
+    )
+    filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="type (item kind or list), path_prefix, date_from, date_to (ISO dates), "
+        'or any metadata field: a value, or a range {"gte": a, "lte": b}',
+    )
+    min_score: float | None = Field(None, description="drop hits scoring below this")
+
+
+@dataclass
+class MediaLimits:
+    max_bytes: int
+    max_pixels: int
+    max_clip_s: float
+
+
+def decode_base64(value: str, limit: int, what: str = "image") -> bytes:
+    text = _DATA_URL.sub("", value.strip(), count=1)
+    text = "".join(text.split())
+    if len(text) * 3 // 4 > limit:
+        raise UploadRejected(413, f"query {what} too large (over {limit / 1048576:.1f} MiB)")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise QueryError(f"the query {what} is not valid base64") from exc
+
+
+class PartBuilder:
+    """Turns request parts into :class:`QueryPart` s, keeping media files in ``tmp``."""
+
+    def __init__(self, tmp: Path, limits: MediaLimits) -> None:
+        self.tmp = tmp
+        self.limits = limits
+        self._n = 0
+
+    def media_file(self, data: bytes, name: str | None = None) -> Path:
+        self._n += 1
+        path = self.tmp / f"query-{self._n}{Path(name).suffix if name else ''}"
+        path.write_bytes(data)
+        return path
+
+    def media_part(self, path: Path, weight: float = 1.0, name: str | None = None) -> QueryPart:
+        """A query part for a media file, of the kind its bytes show."""
+        kind = check_media(
+            path,
+            max_pixels=self.limits.max_pixels,
+            max_duration_s=self.limits.max_clip_s,
+            display_name=name or "query file",
+        )
+        if kind == "image":
+            from mmsearch.media.image import open_image_rgb
+
+            try:
+                return QueryPart(
+                    "image", open_image_rgb(path, max_pixels=self.limits.max_pixels), weight
+                )
+            except DecodeError as exc:
+                raise UploadRejected(422, f"{name or 'query image'}: {exc.reason}") from exc
+        if kind in ("video", "audio"):
+            return QueryPart(kind, str(path), weight)  # type: ignore[arg-type]
+        raise UploadRejected(415, f"{name or 'query file'}: a {kind} file cannot be a query")
+
+    def part(self, p: PartIn) -> QueryPart:
+        if p.kind == "text":
+            return QueryPart("text", str(p.value), p.weight)
+        if p.kind == "item":
+            if not isinstance(p.value, int):
+                raise QueryError("an item part needs an integer item id")
+            return QueryPart("item", p.value, p.weight)
+        if p.kind == "vector":
+            if not isinstance(p.value, list):
+                raise QueryError("a vector part needs a list of numbers")
+            return QueryPart("vector", _vector(p.value), p.weight)
+        if not isinstance(p.value, str):
+            raise QueryError(f"an {p.kind} part needs base64 data")
+        data = decode_base64(p.value, self.limits.max_bytes, p.kind)
+        return self.media_part(self.media_file(data), p.weight)
+
+    def parts(self, req: SearchRequest) -> list[QueryPart]:
+        out: list[QueryPart] = []
+        if req.text is not None and req.text.strip():
+            out.append(QueryPart("text", req.text.strip()))
+        if req.image:
+            data = decode_base64(req.image, self.limits.max_bytes)
+            out.append(self.media_part(self.media_file(data), name="query image"))
+        if req.embedding is not None:
+            out.append(QueryPart("vector", _vector(req.embedding)))
+        if req.like is not None:
+            out.append(QueryPart("item", int(req.like)))
+        out += [self.part(p) for p in req.parts]
+        if not out:
+            raise QueryError("nothing to search with: give text, image, embedding, like or parts")
+        return out
+
+
+def _vector(values: list[float]) -> Any:
+    import numpy as np
+
+    vec = np.asarray(values, dtype=np.float32)
+    if vec.ndim != 1 or vec.size == 0 or not np.all(np.isfinite(vec)):
+        raise QueryError("a query vector must be a non-empty list of finite numbers")
+    return vec
+
+
+def query_kind(parts: list[QueryPart]) -> str:
+    """A label for metrics: the part kind, or ``mixed``."""
+    kinds = {p.kind for p in parts}
+    return next(iter(kinds)) if len(kinds) == 1 else "mixed"

@@ -1,0 +1,196 @@
+"""Items (list, get, delete, add by upload or by server-side path) and ingest jobs.
+
+Adding returns 202 with a job to poll (``GET /api/jobs/{id}``), or waits up to
+``wait`` seconds for it first. Jobs run one at a time in their own process;
+searches go on meanwhile and see each batch as it is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from mmsearch.errors import QueryError
+from mmsearch.server.errors import NotFound
+from mmsearch.server.hits import item_json, segment_json
+from mmsearch.server.paths import allowed_path, is_within
+from mmsearch.server.state import AppState, get_state
+from mmsearch.server.uploads import (
+    UploadRejected,
+    check_media,
+    copy_limited,
+    remove_tree,
+    safe_name,
+    unique_path,
+)
+
+router = APIRouter(prefix="/api", tags=["items"])
+State = Annotated[AppState, Depends(get_state)]
+
+MAX_WAIT_S = 600.0
+SIDECAR_SUFFIXES = (".json", ".txt", ".caption", ".srt", ".vtt")
+"""Uploaded beside a medium, these are its caption, metadata or subtitles."""
+Scalar = str | int | float | bool
+
+
+class AddPaths(BaseModel):
+    paths: list[str] = Field(min_length=1, description="absolute paths under an allowed root")
+    metadata: dict[str, Scalar] = Field(
+        default_factory=dict, description="user fields for every item added (filterable)"
+    )
+
+
+# -- items ------------------------------------------------------------------------------
+@router.get("/items", summary="List items, in id order, a page at a time")
+def list_items(
+    state: State,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    under: Annotated[str | None, Query(description="only items under this folder")] = None,
+    modality: Annotated[str | None, Query(description="image, text, video or audio")] = None,
+) -> dict[str, Any]:
+    with state.readers().library() as lib:
+        found = lib.catalog.iter_items(under=os.path.abspath(under) if under else None)
+        if modality:
+            found = (it for it in found if it.modality == modality)
+        page = list(itertools.islice(found, offset, offset + limit + 1))
+        items = [item_json(it, lib.catalog.item_fields(it.id)) for it in page[:limit]]
+        total = lib.catalog.counts()["items"] if not (under or modality) else None
+    more = len(page) > limit
+    return {
+        "items": items,
+        "offset": offset,
+        "limit": limit,
+        "next_offset": offset + limit if more else None,
+        "total": total,
+    }
+
+
+@router.get("/items/{item_id}", summary="One item with its segments")
+def get_item(item_id: int, state: State) -> dict[str, Any]:
+    with state.readers().library() as lib:
+        item = lib.catalog.items([item_id]).get(item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id}")
+        out = item_json(item, lib.catalog.item_fields(item_id))
+        out["segments"] = [
+            segment_json(s, item.modality) for s in lib.catalog.item_segments(item_id)
+        ]
+    return out
+
+
+@router.delete("/items/{item_id}", summary="Remove an item (an uploaded file is deleted too)")
+def delete_item(item_id: int, state: State) -> dict[str, Any]:
+    with state.readers().library() as reader:
+        item = reader.catalog.items([item_id]).get(item_id)
+    if item is None:
+        raise NotFound(f"no item {item_id}")
+    with state.writable_library() as lib:
+        removed = lib.remove([item_id])
+    if removed and is_within(os.path.realpath(item.path), os.path.realpath(state.config.uploads)):
+        with contextlib.suppress(OSError):
+            os.unlink(item.path)
+    return {"removed": removed, "item_id": item_id}
+
+
+# -- adding -----------------------------------------------------------------------------
+@router.post("/items/paths", status_code=202, summary="Add server-side files or folders")
+def add_paths(
+    body: AddPaths,
+    state: State,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait")] = 0,
+) -> JSONResponse:
+    roots = state.config.allow_roots
+    paths = [allowed_path(p, roots) for p in body.paths]
+    job = state.job_manager().submit(paths, metadata=dict(body.metadata), source="paths")
+    return _job_answer(state, job.id, wait)
+
+
+@router.post("/items/upload", status_code=202, summary="Upload files to add (as a job)")
+def add_upload(
+    state: State,
+    files: Annotated[
+        list[UploadFile],
+        File(description="images, videos, audio, texts; sidecars (.json, .txt, .srt) beside them"),
+    ],
+    metadata: Annotated[str | None, Form(description="user fields as a JSON object")] = None,
+    wait: Annotated[float, Form(ge=0, le=MAX_WAIT_S)] = 0,
+) -> JSONResponse:
+    fields = _metadata(metadata)
+    manager = state.job_manager()
+    job_id = manager.new_id()
+    folder = state.config.uploads / job_id
+    folder.mkdir(parents=True, exist_ok=False)
+    try:
+        for upload in files:
+            _save_upload(state, upload, folder)
+    except BaseException:
+        remove_tree(folder)
+        raise
+    job = manager.submit([str(folder)], metadata=fields, source="upload", job_id=job_id)
+    return _job_answer(state, job.id, wait)
+
+
+def _save_upload(state: AppState, upload: UploadFile, folder: Any) -> None:
+    name = safe_name(upload.filename)
+    dest = unique_path(folder, name)
+    copy_limited(upload.file, dest, state.config.max_upload_bytes)
+    if dest.suffix.lower() in SIDECAR_SUFFIXES and dest.suffix.lower() != ".txt":
+        return
+    check_media(
+        dest,
+        max_pixels=state.config.max_pixels,
+        max_duration_s=state.config.max_duration_s,
+        display_name=upload.filename or name,
+    )
+
+
+def _metadata(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise QueryError(f"metadata must be a JSON object: {exc.msg}") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(v, (str, int, float, bool)) for v in value.values()
+    ):
+        raise UploadRejected(422, "metadata must be a JSON object of plain values")
+    return value
+
+
+def _job_answer(state: AppState, job_id: str, wait: float) -> JSONResponse:
+    manager = state.job_manager()
+    job = manager.wait(job_id, wait) if wait > 0 else manager.get(job_id)
+    status = 200 if job["state"] in ("done", "failed", "cancelled") else 202
+    return JSONResponse(
+        {"job": job}, status_code=status, headers={"Location": f"/api/jobs/{job_id}"}
+    )
+
+
+# -- jobs -------------------------------------------------------------------------------
+@router.get("/jobs", summary="Jobs, newest first")
+def list_jobs(state: State) -> dict[str, Any]:
+    return {"jobs": state.job_manager().list()}
+
+
+@router.get("/jobs/{job_id}", summary="One job: state, progress, report")
+def get_job(
+    job_id: str,
+    state: State,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="wait for the end")] = 0,
+) -> dict[str, Any]:
+    manager = state.job_manager()
+    return {"job": manager.wait(job_id, wait) if wait > 0 else manager.get(job_id)}
+
+
+@router.delete("/jobs/{job_id}", summary="Cancel a job (what it committed is kept)")
+def cancel_job(job_id: str, state: State) -> dict[str, Any]:
+    return {"job": state.job_manager().cancel(job_id)}

@@ -1,0 +1,132 @@
+"""Originals and thumbnails, served only for items of the library, addressed by id.
+
+No route takes a path, so nothing outside the library can be reached through
+one. Originals support HTTP range requests (video and audio seek in the
+browser). Content types come from a short list of media types; anything else
+(a text note, an HTML file someone indexed) is sent as plain text or bytes with
+``nosniff`` and a locked-down content policy, so it can never run as a page of
+this origin.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import stat
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response
+
+from mmsearch.errors import DecodeError
+from mmsearch.server.errors import NotFound
+from mmsearch.server.hits import display_name
+from mmsearch.server.state import AppState, get_state
+from mmsearch.server.thumbs import snap_size
+from mmsearch.store.rows import ItemRow
+
+router = APIRouter(prefix="/api", tags=["media"])
+State = Annotated[AppState, Depends(get_state)]
+Size = Annotated[int | None, Query(ge=16, le=4096, description="longest side, in pixels")]
+
+_SAFE_PREFIXES = ("image/", "video/", "audio/")
+_UNSAFE_TYPES = ("image/svg+xml",)  # SVG can carry scripts
+_MEDIA_POLICY = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
+THUMB_MAX_AGE = 86400
+
+
+def safe_media_type(path: str, modality: str) -> str:
+    guessed, _ = mimetypes.guess_type(os.fsencode(path).decode("utf-8", "replace"))
+    if guessed and guessed.startswith(_SAFE_PREFIXES) and guessed not in _UNSAFE_TYPES:
+        return guessed
+    if modality == "text":
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
+def _item(state: AppState, item_id: int) -> ItemRow:
+    with state.readers().library() as lib:
+        item = lib.catalog.items([item_id]).get(item_id)
+    if item is None:
+        raise NotFound(f"no item {item_id}")
+    return item
+
+
+@router.get("/media/{item_id}", summary="The original file (range requests)")
+@router.head("/media/{item_id}", include_in_schema=False)
+def media(item_id: int, state: State) -> FileResponse:
+    item = _item(state, item_id)
+    try:
+        st = os.stat(item.path)
+    except OSError as exc:
+        raise NotFound(f"the file of item {item_id} is no longer there") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise NotFound(f"the file of item {item_id} is no longer a regular file")
+    name = quote(display_name(item.path).encode("utf-8", "replace"))
+    return FileResponse(
+        item.path,
+        media_type=safe_media_type(item.path, item.modality),
+        stat_result=st,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+            "Content-Security-Policy": _MEDIA_POLICY,
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+@router.get("/thumbs/items/{item_id}", summary="JPEG thumbnail of a photo or a video")
+def item_thumbnail(item_id: int, state: State, request: Request, size: Size = None) -> Response:
+    item = _item(state, item_id)
+    if item.modality == "image":
+        return _photo_thumb(state, request, item, snap_size(size))
+    if item.modality == "video":
+        with state.readers().library() as lib:
+            sid = lib.catalog.item_thumbnail_segment(item_id)
+            data = lib.thumbnail(sid) if sid is not None else None
+        if data is not None:
+            return _jpeg(request, data, f'"seg-{sid}"')
+    raise NotFound(f"item {item_id} has no thumbnail")
+
+
+@router.get("/thumbs/segments/{segment_id}", summary="JPEG keyframe of a video moment")
+def segment_thumbnail(
+    segment_id: int, state: State, request: Request, size: Size = None
+) -> Response:
+    with state.readers().library() as lib:
+        data = lib.thumbnail(segment_id)
+        seg = lib.catalog.segments([segment_id]).get(segment_id) if data is None else None
+    if data is not None:
+        return _jpeg(request, data, f'"seg-{segment_id}"')
+    if seg is None:
+        raise NotFound(f"no segment {segment_id}")
+    return item_thumbnail(seg.item_id, state, request, size)
+
+
+def _photo_thumb(state: AppState, request: Request, item: ItemRow, size: int) -> Response:
+    from mmsearch.media.image import MAX_PIXELS_DEFAULT, open_image_rgb
+    from mmsearch.media.thumbs import make_thumbnail
+
+    etag = f'"{item.id}-{size}-{item.mtime}-{item.size}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+
+    def make() -> bytes:
+        try:
+            # An indexed photo passed the indexing limit; thumbnail it under the same one.
+            limit = max(state.config.max_pixels, MAX_PIXELS_DEFAULT)
+            image = open_image_rgb(item.path, max_pixels=limit)
+        except DecodeError as exc:
+            raise NotFound(f"no thumbnail for item {item.id}: {exc.reason}") from exc
+        return make_thumbnail(image, max_side=size)
+
+    data = state.thumbs.get_or_make((item.id, size, item.mtime, item.size), make)
+    return _jpeg(request, data, etag)
+
+
+def _jpeg(request: Request, data: bytes, etag: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": f"private, max-age={THUMB_MAX_AGE}"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="image/jpeg", headers=headers)

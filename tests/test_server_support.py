@@ -1,0 +1,73 @@
+"""Helpers shared by the server tests: a small library and a live server on loopback.
+
+The library holds six solid-colour photos (one with a caption), a text note and
+a video of a black scene then a white one (3 s each), indexed with the exact
+ColourEncoder, so "white" finds the video's second moment at 3.0 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from mmsearch.library import Library
+
+from fakes import ColourEncoder, solid
+from media_gen import make_video
+
+PHOTOS = ("red", "green", "blue", "yellow", "purple", "orange")
+
+
+def build_media(root: Path) -> Path:
+    (root / "photos").mkdir(parents=True)
+    (root / "notes").mkdir()
+    (root / "clips").mkdir()
+    for colour in PHOTOS:
+        solid(colour, (48, 36)).save(root / "photos" / f"{colour}.png")
+    (root / "photos" / "blue.txt").write_text("a blue sky over the harbour")
+    (root / "notes" / "fruit.txt").write_text("Bananas are yellow and cherries are red.")
+    make_video(root / "clips" / "night-day.mp4", [("black", 3.0), ("white", 3.0)])
+    return root
+
+
+def build_library(tmp: Path) -> tuple[Path, Path]:
+    """(library folder, media folder), indexed."""
+    media = build_media(tmp / "media")
+    lib_dir = tmp / "lib"
+    with Library.open(lib_dir, encoder=ColourEncoder()) as lib:
+        report = lib.add([media], workers=0)
+    assert report.failed == 0, report.failures
+    return lib_dir, media
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
