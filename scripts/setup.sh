@@ -14,4 +14,7 @@ python3 -m venv .venv
 # torch/torchvision pins live in requirements/constraints.txt (not in the package metadata),
 # so users keep their own CUDA build.
 .venv/bin/pip install -q -c requirements/constraints.txt -e ".[all,dev,bench]"
+# clip-retrieval's client is tested against our compatible endpoints; its own heavy
+# dependencies (torch pins, Flask back end, ...) are not needed for the client.
+.venv/bin/pip install -q --no-deps "clip-retrieval==2.45.0"
 echo "setup done: .venv ready"

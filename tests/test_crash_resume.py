@@ -63,3 +63,30 @@ def test_sigkill_mid_ingest_then_resume(tmp_path: Path) -> None:
         assert lib.info()["indexes"]["image"]["size"] == 60
         hits = lib.search("purple", k=10)
         assert all("purple" in h.path for h in hits)
+
+
+def test_a_long_lived_reader_sees_commits_after_a_writers_checkpoint(tmp_path, media) -> None:  # type: ignore[no-untyped-def]
+    """A writer saves its index and trims the journal; an open reader must still catch up."""
+    import shutil
+
+    from fakes import ColourEncoder, solid
+
+    from mmsearch.library import Library
+
+    lib_path = tmp_path / "lib"
+    with Library.open(lib_path, encoder=ColourEncoder()) as lib:
+        lib.add([media])
+    reader = Library.open(lib_path, encoder=ColourEncoder(), readonly=True)
+    try:
+        assert reader.search("red", k=1)[0].path.endswith("00_red.png")
+        more = tmp_path / "more"
+        more.mkdir()
+        solid("white").save(more / "white.png")
+        with Library.open(lib_path, encoder=ColourEncoder()) as writer:
+            writer.add([more])  # commits, checkpoints the index files, trims the journal
+        assert writer.catalog is not None
+        hit = reader.search("white", k=1)[0]
+        assert hit.path.endswith("white.png")
+        shutil.rmtree(more)
+    finally:
+        reader.close()

@@ -108,6 +108,12 @@ class VectorStore:
         last = self.catalog.last_seq()
         if last <= entry.seq:
             return
+        saved = self._saved(modality)
+        if saved and saved[0][0] > entry.seq and not entry.dirty:
+            # Another process checkpointed past us and may have trimmed the journal we
+            # would replay: start again from its file, then replay what follows it.
+            fresh = self._load(modality)
+            entry.index, entry.seq, entry.dirty = fresh.index, fresh.seq, fresh.dirty
         removed, added = self.catalog.changes_since(self.space_id, modality, entry.seq)
         if len(removed):
             entry.index.remove(removed)

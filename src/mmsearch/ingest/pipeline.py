@@ -56,6 +56,8 @@ class IngestOptions:
     """Video and audio settings: frame rate, frame cap, merging, audio windows."""
     redo_upto: int = 0
     """Embed items with ids up to this again even if unchanged (re-embedding)."""
+    on_progress: ProgressFn | None = None
+    """Called as ``on_progress(done, total)`` after each commit, for files to embed."""
 
 
 TIMED_MODALITIES = ("video", "audio")
@@ -170,18 +172,25 @@ class Ingestor:
         tasks = [self._task(p.file) for p in still]
         bar = _progress_bar(len(todo)) if self.opt.progress else None
         self._last_save = time.monotonic()
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if bar is not None:
+                bar.update(n)
+            if self.opt.on_progress is not None:
+                self.opt.on_progress(done, len(todo))
+            self._checkpoint()
+
         try:
             if tasks:
                 for batch in _chunked(self._prepared(tasks), self.opt.batch_size):
                     self._commit_batch(batch, by_path, report)
-                    if bar is not None:
-                        bar.update(len(batch))
-                    self._checkpoint()
+                    advance(len(batch))
             for p in timed:
                 self._commit_timed(p, report)
-                if bar is not None:
-                    bar.update(1)
-                self._checkpoint()
+                advance(1)
         finally:
             if bar is not None:
                 bar.close()

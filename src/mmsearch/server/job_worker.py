@@ -53,8 +53,13 @@ def run_job(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     send = _Sender(conn)
     stop = threading.Event()
+    counts: dict[str, int | None] = {"files_done": 0, "files_total": None}
+    options.on_progress = lambda done, total: counts.update(files_done=done, files_total=total)
     watcher = threading.Thread(
-        target=_watch, args=(Path(library), send, stop), name="job-progress", daemon=True
+        target=_watch,
+        args=(Path(library), send, stop, counts),
+        name="job-progress",
+        daemon=True,
     )
     try:
         with Library.open(library, **open_args) as lib:
@@ -74,7 +79,9 @@ def run_job(
         conn.close()
 
 
-def _watch(library: Path, send: _Sender, stop: threading.Event) -> None:
+def _watch(
+    library: Path, send: _Sender, stop: threading.Event, counts: dict[str, int | None]
+) -> None:
     """Report how many items and failures the job has committed so far."""
     catalog = Catalog.open(library / CATALOG_FILE, readonly=True)
     try:
@@ -89,6 +96,7 @@ def _watch(library: Path, send: _Sender, stop: threading.Event) -> None:
                     "net_new_items": now["items"] - start["items"],
                     "new_failures": max(0, now["failures"] - start["failures"]),
                     "elapsed_s": round(time.monotonic() - t0, 1),
+                    **counts,
                 },
             )
     finally:

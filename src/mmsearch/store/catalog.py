@@ -332,6 +332,12 @@ class Catalog:
 
     # -- index journal -----------------------------------------------------------------
     def last_seq(self) -> int:
+        """The last journal sequence number ever used (trimming the journal keeps it)."""
+        row = self.conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'index_log'"
+        ).fetchone()
+        if row is not None:
+            return int(row[0] or 0)
         row = self.conn.execute("SELECT MAX(seq) FROM index_log").fetchone()
         return int(row[0] or 0)
 
