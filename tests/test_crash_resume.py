@@ -69,9 +69,9 @@ def test_a_long_lived_reader_sees_commits_after_a_writers_checkpoint(tmp_path, m
     """A writer saves its index and trims the journal; an open reader must still catch up."""
     import shutil
 
-    from fakes import ColourEncoder, solid
-
     from mmsearch.library import Library
+
+    from fakes import ColourEncoder, solid
 
     lib_path = tmp_path / "lib"
     with Library.open(lib_path, encoder=ColourEncoder()) as lib:
