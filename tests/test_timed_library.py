@@ -332,3 +332,30 @@ def test_ten_hour_video_and_audio_without_samples(tmp_path: Path) -> None:
         hit = lib.search("blue", k=1)[0]
         t0, _ = _moment(hit)
         assert 5 * 3600 - 200 <= t0 <= 5 * 3600 + 200
+
+
+def test_read_ahead_passes_errors_and_stops_early() -> None:
+    from mmsearch.ingest.timed import _read_ahead
+
+    def boom():  # type: ignore[no-untyped-def]
+        yield 1
+        raise ValueError("decoder broke")
+
+    got = []
+    with pytest.raises(ValueError, match="decoder broke"):
+        for x in _read_ahead(boom(), depth=1):
+            got.append(x)
+    assert got == [1]
+    produced = []
+
+    def endless():  # type: ignore[no-untyped-def]
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    for x in _read_ahead(endless(), depth=2):
+        if x == 3:
+            break
+    assert len(produced) <= 3 + 2 + 2  # stopped, not run away

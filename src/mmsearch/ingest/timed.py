@@ -12,11 +12,16 @@ into timed text segments.
 
 Memory stays bounded by the batch sizes, not the file's length: frames and
 audio are never held whole; only vectors, thumbnails and text accumulate.
+Decoding and preprocessing run one batch ahead in a thread (PyAV, PIL and torch
+release the GIL), so decoding overlaps with the model instead of adding to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,8 +179,12 @@ class TimedIngest:
         clip = _ClipWindows(self.video_encoder, self.video_space_id)
         self._sampled = 0
         last_t = 0.0
-        for batch in _batched(frames, FRAME_BATCH):
-            pixels = np.stack([np.asarray(pre(f.image), dtype=np.float32) for f in batch])
+
+        def prepared() -> Iterator[tuple[list[Any], np.ndarray]]:
+            for batch in _batched(frames, FRAME_BATCH):
+                yield batch, np.stack([np.asarray(pre(f.image), np.float32) for f in batch])
+
+        for batch, pixels in _read_ahead(prepared(), depth=2):
             vecs = self.image_encoder.encode_pixels(pixels)
             self._sampled += len(batch)
             for f, vec in zip(batch, vecs, strict=True):
@@ -337,6 +346,50 @@ def _close_run(run: _Run, t_end: float) -> NewSegment:
         t_end=max(t_end, run.t_start),
         thumbnail=run.thumb,
     )
+
+
+_DONE = object()
+
+
+def _read_ahead(items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """Run ``items`` in a thread, at most ``depth`` results ahead; errors are re-raised here.
+
+    Closing the consumer early (an exception while embedding) stops the producer.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for x in items:
+                while not stop.is_set():
+                    try:
+                        q.put((x, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="decode-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            x, exc = q.get()
+            if x is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield x
+    finally:
+        stop.set()
+        while worker.is_alive():  # drain so a blocked put can see the stop flag
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.1)
+        worker.join()
 
 
 def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
