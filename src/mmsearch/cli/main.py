@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("cmd_info", "show what a library holds and what failed"),
     "demo": ("cmd_demo", "build a small library offline and run example searches"),
     "models": ("cmd_models", "list model backends; export a model to ONNX"),
+    "train": ("cmd_train", "fine-tune a model on caption pairs, or train one from scratch"),
     "eval": ("cmd_eval", "measure retrieval (Recall@K, ranks, mAP, nDCG) of models on pairs"),
     "datasets": ("cmd_datasets", "write a synthetic pairs dataset; inspect a pairs file"),
     "serve": ("cmd_serve", "HTTP API and web page over a library (clip-retrieval compatible)"),

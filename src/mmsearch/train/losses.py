@@ -47,16 +47,32 @@ def siglip_loss(
     text_emb: Tensor,
     logit_scale: Tensor | float,
     logit_bias: Tensor | float,
+    *,
+    positives: Tensor | None = None,
 ) -> Tensor:
     """SigLIP's pairwise sigmoid loss (Zhai et al., 2023).
 
     Every (image, text) pair is a binary problem, label +1 on the diagonal and -1
     elsewhere: ``-sum_ij log sigmoid(z_ij * (t * x_i·y_j + b)) / n`` with ``n``
-    the batch size, as in the paper.
+    the batch size, as in the paper. ``positives`` (optional, bool
+    ``(n_images, n_texts)``) marks further pairs with label +1.
     """
     torch = require("torch")
     F = torch.nn.functional
     logits = logit_scale * image_emb @ text_emb.t() + logit_bias
     n = logits.shape[0]
-    labels = 2 * torch.eye(n, device=logits.device, dtype=logits.dtype) - 1
+    if positives is None:
+        positives = torch.eye(n, device=logits.device, dtype=torch.bool)
+    labels = 2 * positives.to(logits.dtype) - 1
     return -F.logsigmoid(labels * logits).sum() / n
+
+
+def pair_positives(media_ids: Tensor, caption_ids: Tensor) -> Tensor:
+    """Bool ``(n, n)``: pairs ``i`` and ``j`` share their media item or their caption.
+
+    Such pairs are positives of each other in a batch: an image with two captions,
+    or two images with the same caption, must not be pushed apart.
+    """
+    same_media = media_ids[:, None] == media_ids[None, :]
+    same_caption = caption_ids[:, None] == caption_ids[None, :]
+    return same_media | same_caption
