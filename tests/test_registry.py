@@ -70,3 +70,20 @@ def test_folder_spec_loads_the_detected_backend(tmp_path: Path) -> None:
     # The same folder through an explicit prefix gives the same space.
     a = registry.load_encoder(hf_folder, device="cpu").info.fingerprint
     assert registry.load_encoder(f"hf:{hf_folder}", device="cpu").info.fingerprint == a
+
+
+def test_a_trained_folder_is_identified_by_its_card_not_its_base(tmp_path: Path) -> None:
+    """A fine-tuned folder keeps its base's config; its card's model_id must win, so a
+    library built with the base refuses it (and vice versa)."""
+    import shutil
+
+    from tiny_models import make_tiny_hf_clip
+
+    base = Path(make_tiny_hf_clip(tmp_path / "a", "clip"))
+    tuned = tmp_path / "b" / base.name  # same folder name, other weights in real life
+    shutil.copytree(base, tuned)
+    (tuned / "mmsearch_card.json").write_text(json.dumps({"model_id": "mmsearch-trained/x-1"}))
+    a = registry.load_encoder(str(base), device="cpu")
+    b = registry.load_encoder(str(tuned), device="cpu")
+    assert b.info.model_id == "mmsearch-trained/x-1"
+    assert a.info.fingerprint != b.info.fingerprint

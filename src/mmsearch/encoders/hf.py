@@ -167,7 +167,11 @@ def select_files(files: Sequence[str]) -> list[str]:
 
 
 def folder_model_id(folder: Path) -> str:
-    """A stable identity for a local folder: its hub id when known, else the folder name."""
+    """A stable identity for a local folder: the card of a model mmsearch trained, its
+    hub id when known, else the folder name."""
+    trained = hub.card_model_id(folder)
+    if trained:
+        return trained
     from_cache = hub.hub_id_from_folder(folder)
     if from_cache:
         return from_cache

@@ -17,6 +17,7 @@ Loading from the returned folder then needs no network at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -148,3 +149,20 @@ def _cache_dir() -> str:
         return str(constants.HF_HUB_CACHE)
     except ImportError:  # pragma: no cover - huggingface_hub ships with transformers/open_clip
         return "~/.cache/huggingface/hub"
+
+
+CARD_FILE = "mmsearch_card.json"
+
+
+def card_model_id(folder: Path) -> str | None:
+    """The identity ``mmsearch train`` wrote into a model folder's card, if it has one.
+
+    A fine-tuned folder keeps its base's config (``_name_or_path`` names the base), so
+    without this it would pass for the base model and share its space.
+    """
+    try:
+        card = json.loads((folder / CARD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    ident = card.get("model_id") if isinstance(card, dict) else None
+    return ident if isinstance(ident, str) and ident else None

@@ -82,7 +82,12 @@ def load(
     """Load an open_clip model from ``ARCH/TAG``, ``hf-hub:org/repo`` or a local folder."""
     folder = Path(name).expanduser()
     if folder.is_dir():
-        ident = model_id or hub.hub_id_from_folder(folder) or folder.resolve().name
+        ident = (
+            model_id
+            or hub.card_model_id(folder)
+            or hub.hub_id_from_folder(folder)
+            or folder.resolve().name
+        )
         return OpenClipEncoder.from_folder(
             folder, spec=spec, model_id=ident, device=device, batch_size=batch_size
         )
