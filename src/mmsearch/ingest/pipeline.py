@@ -14,13 +14,14 @@ import logging
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from mmsearch._iter import chunked
 from mmsearch.encoders.base import Encoder
 from mmsearch.errors import DecodeError
 from mmsearch.ingest.plan import Planned, plan_file
@@ -185,7 +186,7 @@ class Ingestor:
 
         try:
             if tasks:
-                for batch in _chunked(self._prepared(tasks), self.opt.batch_size):
+                for batch in chunked(self._prepared(tasks), self.opt.batch_size):
                     self._commit_batch(batch, by_path, report)
                     advance(len(batch))
             for p in timed:
@@ -401,17 +402,6 @@ def _texts_of(p: Prepared) -> list[str]:
 
 def _scalar_fields(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
-
-
-def _chunked(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for x in it:
-        batch.append(x)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _progress_bar(total: int) -> Any:

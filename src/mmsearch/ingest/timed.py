@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from mmsearch._iter import chunked
 from mmsearch.errors import DecodeError
 from mmsearch.store.rows import NewSegment
 from mmsearch.types import Vectors, l2_normalize
@@ -185,7 +186,7 @@ class TimedIngest:
         last_t = 0.0
 
         def prepared() -> Iterator[tuple[list[Any], np.ndarray]]:
-            for batch in _batched(frames, FRAME_BATCH):
+            for batch in chunked(frames, FRAME_BATCH):
                 yield batch, np.stack([np.asarray(pre(f.image), np.float32) for f in batch])
 
         for batch, pixels in _read_ahead(prepared(), depth=2):
@@ -242,7 +243,7 @@ class TimedIngest:
 
     def _text_segments(self, kind: str, spans: list[tuple[float, float, str]]) -> list[NewSegment]:
         segs: list[NewSegment] = []
-        for batch in _batched(spans, TEXT_BATCH):
+        for batch in chunked(spans, TEXT_BATCH):
             vecs = self.image_encoder.encode_text([text for _, _, text in batch])
             for (t0, t1, text), vec in zip(batch, vecs, strict=True):
                 segs.append(NewSegment("text", kind, vec, text=text, t_start=t0, t_end=t1))
@@ -274,7 +275,7 @@ class TimedIngest:
         )
         segs: list[NewSegment] = []
         wins = windows(chunks, sample_rate=int(enc.sample_rate), window_s=window, hop_s=hop)
-        for batch in _batched(wins, AUDIO_BATCH):
+        for batch in chunked(wins, AUDIO_BATCH):
             vecs = enc.encode_audio([w[2] for w in batch])
             for (t0, t1, _), vec in zip(batch, vecs, strict=True):
                 segs.append(
@@ -397,14 +398,3 @@ def _read_ahead(items: Iterator[Any], depth: int) -> Iterator[Any]:
             with contextlib.suppress(queue.Empty):
                 q.get(timeout=0.1)
         worker.join()
-
-
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for x in items:
-        batch.append(x)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

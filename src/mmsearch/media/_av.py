@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,3 +160,48 @@ class DamageTally:
             where += f"-{fmt_time(self.last_t)}"
         plural = "s" if self.count > 1 else ""
         return f"skipped {self.count} damaged packet{plural} at {where}: {self.reason}"
+
+
+MAX_CONSECUTIVE_ERRORS = 500
+"""Damaged packets in a row after which decoding gives up (keeping what came before)."""
+
+
+def decoded_frames(
+    container: Any,
+    stream: Any,
+    damage: DamageTally,
+    warnings: list[str],
+    position: Callable[[], float],
+    kept: str,
+) -> Iterator[Any]:
+    """Every frame of ``stream``, decoded packet by packet.
+
+    A damaged packet is tallied in ``damage`` and skipped; a demuxing error, or
+    :data:`MAX_CONSECUTIVE_ERRORS` damaged packets in a row, ends decoding with a
+    warning (``kept`` names what was kept, e.g. "the sound"). ``position()`` is the
+    current time in seconds, for the messages.
+    """
+    av = require("av")
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as exc:
+            warnings.append(
+                f"decoding stopped at {fmt_time(position())}: {av_reason(exc)}; kept {kept} before"
+            )
+            return
+        try:
+            frames = stream.decode(packet)
+        except av.error.FFmpegError as exc:
+            damage.error(position(), exc)
+            if damage.consecutive >= MAX_CONSECUTIVE_ERRORS:
+                warnings.append(
+                    f"decoding stopped at {fmt_time(position())}: too many damaged packets"
+                )
+                return
+            continue
+        damage.ok()
+        yield from frames

@@ -26,7 +26,7 @@ from mmsearch._lazy import require
 from mmsearch.errors import DecodeError
 from mmsearch.media._av import (
     DamageTally,
-    av_reason,
+    decoded_frames,
     fmt_time,
     open_input,
     pick_stream,
@@ -42,7 +42,6 @@ Samples = NDArray[np.float32]
 
 NO_AUDIO_STREAM = "no audio stream"
 NO_AUDIO_SAMPLES = "no audio samples"
-_MAX_CONSECUTIVE_ERRORS = 500
 _MAX_GAP_WARNINGS = 5
 GAP_S = 0.5
 """Missing sound (by the timestamps) longer than this starts a chunk at the new time."""
@@ -192,35 +191,13 @@ class AudioChunks:
     def _frames(
         self, container: Any, stream: Any, damage: DamageTally
     ) -> Generator[tuple[float, Any], None, None]:
-        av = require("av")
-        position = start_seconds(stream)
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                self.warnings.append(
-                    f"decoding stopped at {fmt_time(position)}: {av_reason(exc)}; "
-                    f"kept the sound before"
-                )
-                break
-            try:
-                frames = stream.decode(packet)
-            except av.error.FFmpegError as exc:
-                damage.error(position, exc)
-                if damage.consecutive >= _MAX_CONSECUTIVE_ERRORS:
-                    self.warnings.append(
-                        f"decoding stopped at {fmt_time(position)}: too many damaged packets"
-                    )
-                    break
-                continue
-            damage.ok()
-            for frame in frames:
-                t = frame.time if frame.time is not None else position
-                position = t + frame.samples / max(1, frame.sample_rate)
-                yield t, frame
+        position = [start_seconds(stream)]  # read by the warnings as decoding goes on
+        for frame in decoded_frames(
+            container, stream, damage, self.warnings, lambda: position[0], "the sound"
+        ):
+            t = frame.time if frame.time is not None else position[0]
+            position[0] = t + frame.samples / max(1, frame.sample_rate)
+            yield t, frame
 
 
 class _Chunker:

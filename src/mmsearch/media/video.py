@@ -37,6 +37,7 @@ from mmsearch.errors import DecodeError
 from mmsearch.media._av import (
     DamageTally,
     av_reason,
+    decoded_frames,
     fmt_time,
     is_cover_art,
     open_input,
@@ -56,7 +57,6 @@ SIGNATURE_POINTS = 64
 """Grid points across the longer side of a frame for shot detection."""
 _PROBE_PACKETS = 400
 """Packets read while looking for the first frame in :func:`probe_video`."""
-_MAX_CONSECUTIVE_ERRORS = 500
 _TRANSPOSE = {90: "ROTATE_270", 180: "ROTATE_180", 270: "ROTATE_90"}
 """Clockwise degrees -> PIL transpose (PIL's ROTATE_n turns counter-clockwise)."""
 
@@ -305,48 +305,26 @@ class VideoFrames:
         self, container: Any, stream: Any, damage: DamageTally
     ) -> Iterator[tuple[Any, float]]:
         """(frame, seconds from the start) for every decodable frame; damage is skipped."""
-        av = require("av")
         origin = start_seconds(stream)
         rate = stream.average_rate or stream.guessed_rate
         default_step = 1.0 / float(rate) if rate else 0.04
         last_t = -default_step
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                self.warnings.append(
-                    f"decoding stopped at {fmt_time(self.end_time)}: {av_reason(exc)}; "
-                    f"kept the frames before"
-                )
-                break
-            try:
-                frames = stream.decode(packet)
-            except av.error.FFmpegError as exc:
-                damage.error(self.end_time, exc)
-                if damage.consecutive >= _MAX_CONSECUTIVE_ERRORS:
-                    self.warnings.append(
-                        f"decoding stopped at {fmt_time(self.end_time)}: too many damaged packets"
-                    )
-                    break
-                continue
-            damage.ok()
-            for frame in frames:
-                t = last_t + default_step if frame.time is None else frame.time - origin
-                t = max(0.0, t)
-                if self.max_duration is not None and t >= self.max_duration:
-                    return
-                duration = (
-                    float(frame.duration * frame.time_base)
-                    if frame.duration and frame.time_base is not None
-                    else default_step
-                )
-                last_t = t
-                self.frames_decoded += 1
-                self.end_time = max(self.end_time, t + duration)
-                yield frame, t
+        for frame in decoded_frames(
+            container, stream, damage, self.warnings, lambda: self.end_time, "the frames"
+        ):
+            t = last_t + default_step if frame.time is None else frame.time - origin
+            t = max(0.0, t)
+            if self.max_duration is not None and t >= self.max_duration:
+                return
+            duration = (
+                float(frame.duration * frame.time_base)
+                if frame.duration and frame.time_base is not None
+                else default_step
+            )
+            last_t = t
+            self.frames_decoded += 1
+            self.end_time = max(self.end_time, t + duration)
+            yield frame, t
 
     def _check_end(self, kept: int) -> None:
         if kept == 0:
