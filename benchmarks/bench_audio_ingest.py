@@ -59,7 +59,6 @@ import string
 import subprocess
 import sys
 import tempfile
-import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -69,8 +68,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_encode import loadavg, machine  # noqa: E402
-from bench_video_ingest import HEADER, Clock, Job, clip_encoder, row, timed_rounds  # noqa: E402
+from bench_encode import loadavg, machine, run_and_report  # noqa: E402
+from bench_video_ingest import (  # noqa: E402
+    HEADER,
+    Clock,
+    Job,
+    clip_encoder,
+    row,
+    stored_segments,
+    timed_rounds,
+)
 
 CACHE = Path(__file__).parent / ".cache"
 RESULTS = Path(__file__).parent / "results" / "audio-ingest.md"
@@ -80,7 +87,6 @@ CLAP_FOLDER = CACHE / "hf-clap-htsat-unfused-random"
 WHISPER_FOLDER = CACHE / "hf-whisper-base-random"
 WHISPER_VOCAB = 51865
 TIMESTAMPS = 1501
-NOTES_MARKER = "## Reading the numbers"
 
 ENGLISH = [
     "The quick brown fox jumps over the lazy dog near the river bank.",
@@ -490,13 +496,7 @@ def whole(
                 Clock() as clock,
             ):
                 report = lib.add([folder])
-            if report.failed or report.added != 1:
-                raise RuntimeError(f"ingest did not add the recording: {report.to_dict()}")
-            kinds = dict(
-                lib.catalog.conn.execute(
-                    "SELECT kind, COUNT(*) FROM segments GROUP BY kind"
-                ).fetchall()
-            )
+            kinds = stored_segments(lib, report, "recording")
         finally:
             lib.close()
     inside = {"clap": in_clap.clock, "whisper": in_whisper.clock, "text": in_text.clock}
@@ -742,25 +742,7 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the Whisper batching and thread rows",
     )
     parser.add_argument("--out", default=str(RESULTS))
-    args = parser.parse_args(argv)
-    command = "python benchmarks/bench_audio_ingest.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    started = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
-
-    res = run(args, log)
-    text = report(res, args, command.strip())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.is_file() and NOTES_MARKER in out.read_text():
-        text += "\n" + NOTES_MARKER + out.read_text().split(NOTES_MARKER, 1)[1]
-    out.write_text(text)
-    print(text)
-    log("done")
-    return 0
+    return run_and_report(parser, argv, "bench_audio_ingest.py", run, report)
 
 
 if __name__ == "__main__":

@@ -213,6 +213,50 @@ def loadavg() -> str:
         return "n/a"
 
 
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that ran ``benchmarks/<script>`` with ``argv``, for a report's header."""
+    args = argv if argv is not None else sys.argv[1:]
+    return f"python benchmarks/{script} {' '.join(args)}".strip()
+
+
+def elapsed_log() -> Callable[[str], None]:
+    """A progress log on stderr, each line stamped with the seconds since this call."""
+    started = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def write_results(out: Path, text: str) -> str:
+    """Write the report ``text`` to ``out`` and return what was written: the hand-written
+    reading of earlier runs (from ``NOTES_MARKER`` on) stays below the fresh tables."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_file() and NOTES_MARKER in out.read_text():
+        text += "\n" + NOTES_MARKER + out.read_text().split(NOTES_MARKER, 1)[1]
+    out.write_text(text)
+    return text
+
+
+def run_and_report(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    script: str,
+    run: Callable[[argparse.Namespace, Callable[[str], None]], dict[str, Any]],
+    report: Callable[[dict[str, Any], argparse.Namespace, str], str],
+) -> int:
+    """A benchmark's ``main``: parse ``argv``, ``run`` with a progress log on stderr, then write
+    the ``report`` to ``--out`` (see :func:`write_results`) and print it."""
+    args = parser.parse_args(argv)
+    command = command_line(script, argv)
+    log = elapsed_log()
+    res = run(args, log)
+    print(write_results(Path(args.out), report(res, args, command)))
+    log("done")
+    return 0
+
+
 def environment() -> dict[str, Any]:
     import onnxruntime
     import torch
@@ -382,9 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="benchmarks/results/encode.md")
     args = parser.parse_args(argv)
-    command = "python benchmarks/bench_encode.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command_line("bench_encode.py", argv)
     env = environment()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mmsearch-bench-"))
     runs = []
@@ -394,14 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
-    text = report(env, runs, gemm_gflops(args.rounds), args, command.strip())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.is_file() and NOTES_MARKER in out.read_text():
-        # Keep the hand-written reading of earlier runs below the fresh tables.
-        text += "\n" + NOTES_MARKER + out.read_text().split(NOTES_MARKER, 1)[1]
-    out.write_text(text)
-    print(text)
+    text = report(env, runs, gemm_gflops(args.rounds), args, command)
+    print(write_results(Path(args.out), text))
     return 0
 
 

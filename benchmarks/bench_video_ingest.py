@@ -52,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_encode import build_hf, loadavg, machine  # noqa: E402
+from bench_encode import build_hf, loadavg, machine, run_and_report  # noqa: E402
 
 CACHE = Path(__file__).parent / ".cache"
 RESULTS = Path(__file__).parent / "results" / "video-ingest.md"
@@ -198,6 +198,14 @@ def embed(encoder: Any, frames: list[Any]) -> Clock:
     return clock
 
 
+def stored_segments(lib: Any, report: Any, what: str) -> dict[str, int]:
+    """Segments by kind in ``lib`` after an ingest of one ``what`` (``report`` must show it added)."""
+    if report.failed or report.added != 1:
+        raise RuntimeError(f"ingest did not add the {what}: {report.to_dict()}")
+    rows = lib.catalog.conn.execute("SELECT kind, COUNT(*) FROM segments GROUP BY kind")
+    return dict(rows.fetchall())
+
+
 def whole(encoder: Any, folder: Path) -> tuple[Clock, dict[str, Any]]:
     """Time of ``Library.add([folder])`` into a fresh library, and what it stored."""
     from mmsearch.library import Library
@@ -207,13 +215,7 @@ def whole(encoder: Any, folder: Path) -> tuple[Clock, dict[str, Any]]:
         try:
             with Clock() as clock:
                 report = lib.add([folder])
-            if report.failed or report.added != 1:
-                raise RuntimeError(f"ingest did not add the video: {report.to_dict()}")
-            kinds = dict(
-                lib.catalog.conn.execute(
-                    "SELECT kind, COUNT(*) FROM segments GROUP BY kind"
-                ).fetchall()
-            )
+            kinds = stored_segments(lib, report, "video")
             item = next(iter(lib.catalog.iter_items()))
         finally:
             lib.close()
@@ -449,9 +451,6 @@ def _av_version() -> str:
     return str(av.__version__)
 
 
-NOTES_MARKER = "## Reading the numbers"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the video")
@@ -462,25 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=0, help="torch threads (default: torch's own choice)"
     )
     parser.add_argument("--out", default=str(RESULTS))
-    args = parser.parse_args(argv)
-    command = "python benchmarks/bench_video_ingest.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    started = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
-
-    res = run(args, log)
-    text = report(res, args, command.strip())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.is_file() and NOTES_MARKER in out.read_text():
-        text += "\n" + NOTES_MARKER + out.read_text().split(NOTES_MARKER, 1)[1]
-    out.write_text(text)
-    print(text)
-    log("done")
-    return 0
+    return run_and_report(parser, argv, "bench_video_ingest.py", run, report)
 
 
 if __name__ == "__main__":

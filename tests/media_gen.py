@@ -12,6 +12,7 @@ of every frame are exactly the scene colour (up to compression).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -158,21 +159,26 @@ def write_video(
     ``fps`` is the nominal rate the encoder is told; timestamps come from ``t``.
     """
     path = Path(path)
-    if subtitles:
-        with tempfile.TemporaryDirectory() as tmp:
-            plain = write_video(
-                Path(tmp) / ("plain" + path.suffix),
-                frames,
-                size=size,
-                fps=fps,
-                codec=codec,
-                pix_fmt=pix_fmt,
-                audio=audio,
-                rotation=rotation,
-                gop=gop,
-                sample_rate=sample_rate,
-            )
-            return _mux_subtitles(plain, subtitles, path)
+    # With subtitles, the pictures (and sound) go to a temporary file first: PyAV cannot
+    # write a subtitle stream, so the ``ffmpeg`` CLI muxes one in afterwards.
+    with tempfile.TemporaryDirectory() if subtitles else contextlib.nullcontext() as tmp:
+        plain = Path(tmp) / ("plain" + path.suffix) if tmp else path
+        _encode_video(plain, frames, size, fps, codec, pix_fmt, audio, rotation, gop, sample_rate)
+        return _mux_subtitles(plain, subtitles, path) if subtitles else path
+
+
+def _encode_video(
+    path: Path,
+    frames: Iterable[tuple[float, np.ndarray]],
+    size: tuple[int, int],
+    fps: float,
+    codec: str,
+    pix_fmt: str,
+    audio: Sequence[tuple[Sound, float]] | None,
+    rotation: int,
+    gop: int | None,
+    sample_rate: int,
+) -> None:
     width, height = size
     with av.open(str(path), "w") as out:
         vs = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
@@ -195,7 +201,6 @@ def write_video(
         out.mux(vs.encode(None))
         if sound:
             sound.finish()
-    return path
 
 
 def make_solid_video(

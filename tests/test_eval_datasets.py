@@ -209,40 +209,38 @@ def test_csv_and_tsv_pairs(tmp_path: Path) -> None:
     assert read_pairs(t).captions == ["a bell"]
 
 
-def test_errors_are_clear(tmp_path: Path) -> None:
+REFUSED = [
+    ("bad.jsonl", '{"media": "a.png", "caption": "x"}\n{"media": "b.png", "caption": "y"\n',
+     "bad.jsonl:2: not valid JSON"),
+    ("nocap.jsonl", '{"media": "a.png", "caption": "x"}\n{"media": "b.png"}\n',
+     "nocap.jsonl:2: needs a media field"),
+    ("what.csv", "foo,bar\n1,2\n", "unknown format"),
+    ("weird.json", '{"something": []}', "unknown JSON layout"),
+    ("gone.jsonl", '{"media": "a.png", "caption": "x"}\n', "no usable pairs.*1 media files missing"),
+    ("mixed.jsonl", '{"media": "m.png", "caption": "x"}\n{"media": "m.wav", "caption": "y"}\n',
+     "mixes modalities"),
+    ("empty.jsonl", "\n \n", "empty"),
+]  # fmt: skip
+"""(file name, content, error): files ``read_pairs`` refuses with a clear message (beside
+them only ``m.png`` and ``m.wav`` exist)."""
+
+
+@pytest.mark.parametrize(("name", "content", "match"), REFUSED)
+def test_bad_files_are_refused_clearly(tmp_path: Path, name: str, content: str, match: str) -> None:
+    touch(tmp_path / "m.png", tmp_path / "m.wav")
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(DatasetError, match=match):
+        read_pairs(f)
+
+
+def test_missing_file_and_root_are_clear(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="not found"):
         read_pairs(tmp_path / "nope.jsonl")
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"media": "a.png", "caption": "x"}\n{"media": "b.png", "caption": "y"\n')
-    with pytest.raises(DatasetError, match="bad.jsonl:2: not valid JSON"):
-        read_pairs(bad)
-    nocap = tmp_path / "nocap.jsonl"
-    nocap.write_text('{"media": "a.png", "caption": "x"}\n{"media": "b.png"}\n')
-    with pytest.raises(DatasetError, match="nocap.jsonl:2: needs a media field"):
-        read_pairs(nocap)
-    unknown = tmp_path / "what.csv"
-    unknown.write_text("foo,bar\n1,2\n")
-    with pytest.raises(DatasetError, match="unknown format"):
-        read_pairs(unknown)
-    weird = tmp_path / "weird.json"
-    weird.write_text('{"something": []}')
-    with pytest.raises(DatasetError, match="unknown JSON layout"):
-        read_pairs(weird)
-    gone = tmp_path / "gone.jsonl"
-    gone.write_text('{"media": "a.png", "caption": "x"}\n')
-    with pytest.raises(DatasetError, match="no usable pairs.*1 media files missing"):
-        read_pairs(gone)
-    touch(tmp_path / "a.png", tmp_path / "b.wav")
-    mixed = tmp_path / "mixed.jsonl"
-    mixed.write_text('{"media": "a.png", "caption": "x"}\n{"media": "b.wav", "caption": "y"}\n')
-    with pytest.raises(DatasetError, match="mixes modalities"):
-        read_pairs(mixed)
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("\n \n")
-    with pytest.raises(DatasetError, match="empty"):
-        read_pairs(empty)
+    f = tmp_path / "pairs.jsonl"
+    f.write_text('{"media": "a.png", "caption": "x"}\n')
     with pytest.raises(DatasetError, match="root is not a folder"):
-        read_pairs(gone, root=tmp_path / "no-such-dir")
+        read_pairs(f, root=tmp_path / "no-such-dir")
 
 
 def test_match_key_per_media(tmp_path: Path) -> None:

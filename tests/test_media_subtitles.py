@@ -106,7 +106,7 @@ def test_read_subtitle_file_encodings_bom_and_line_endings(
     assert cues[1].text in ("你好，世界", "café")
 
 
-def test_read_subtitle_file_formats_and_garbage(tmp_path: Path) -> None:
+def test_read_subtitle_file_formats(tmp_path: Path) -> None:
     cues = [(0.5, 1.5, "one"), (2.0, 3.25, "two\nlines")]
     srt = write_srt(tmp_path / "a.srt", cues)
     vtt = write_vtt(tmp_path / "a.vtt", cues)
@@ -116,18 +116,23 @@ def test_read_subtitle_file_formats_and_garbage(tmp_path: Path) -> None:
     misnamed = tmp_path / "really_vtt.srt"
     misnamed.write_text(vtt.read_text())
     assert read_subtitle_file(misnamed) == want  # the WEBVTT header decides
-    binary = tmp_path / "bin.srt"
-    binary.write_bytes(bytes(range(256)) * 8)
-    with pytest.raises(DecodeError, match="binary"):
-        read_subtitle_file(binary)
-    prose = tmp_path / "prose.srt"
-    prose.write_text("just some text\nwith no timings\n")
-    with pytest.raises(DecodeError, match="no subtitle cues"):
-        read_subtitle_file(prose)
-    empty = tmp_path / "empty.vtt"
-    empty.write_text("")
-    with pytest.raises(DecodeError):
-        read_subtitle_file(empty)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("bin.srt", bytes(range(256)) * 8, "binary"),
+        ("prose.srt", b"just some text\nwith no timings\n", "no subtitle cues"),
+        ("empty.vtt", b"", None),
+    ],
+)
+def test_read_subtitle_file_refuses_garbage(
+    tmp_path: Path, name: str, content: bytes, match: str | None
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DecodeError, match=match):
+        read_subtitle_file(path)
 
 
 def test_sidecar_naming() -> None:

@@ -9,9 +9,11 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -322,30 +324,46 @@ def _many(folder: Path, n: int, colour: str = "white") -> Path:
     return folder
 
 
+def _slow_jobs(
+    fresh: tuple[Path, Path], tmp_path: Path, n: int, *, delay_s: float, batch: int, **options: Any
+) -> tuple[FastAPI, Path]:
+    """An app over ``fresh`` allowed to add a folder of ``n`` white images, slowly: the
+    encoder takes ``delay_s`` a call and a job commits every ``batch`` files."""
+    lib_dir, _ = fresh
+    incoming = _many(tmp_path / "incoming", n)
+    app = create_app(
+        lib_dir,
+        encoder=ColourEncoder(delay_s=delay_s),
+        allow_roots=[incoming],
+        job_batch_size=batch,
+        **options,
+    )
+    return app, incoming
+
+
+def _add(c: TestClient, folder: Path, **params: Any) -> dict[str, Any]:
+    """The job adding ``folder`` (``wait=S``: once it ended, within S seconds)."""
+    return c.post("/api/items/paths", params=params, json={"paths": [str(folder)]}).json()["job"]
+
+
+def _whites(incoming: Path) -> dict[str, Any]:
+    """The search for every white image under ``incoming``."""
+    return {"text": "white", "k": 40, "filters": {"path_prefix": str(incoming)}}
+
+
 def test_searches_stay_consistent_while_a_job_runs(
     fresh: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    lib_dir, _ = fresh
-    incoming = _many(tmp_path / "incoming", 24)
-    app = create_app(
-        lib_dir,
-        encoder=ColourEncoder(delay_s=0.04),
-        allow_roots=[incoming],
-        job_batch_size=3,
-        readers=2,
-    )
+    app, incoming = _slow_jobs(fresh, tmp_path, 24, delay_s=0.04, batch=3, readers=2)
     with TestClient(app, base_url=BASE) as c:
-        job = c.post("/api/items/paths", json={"paths": [str(incoming)]}).json()["job"]
+        job = _add(c, incoming)
         seen_counts, blue_scores, progress = [], set(), []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             blue = c.post("/api/search", json={"text": "blue", "k": 1}).json()["hits"][0]
             assert blue["name"] == "blue.png"
             blue_scores.add(blue["score"])
-            whites = c.post(
-                "/api/search",
-                json={"text": "white", "k": 40, "filters": {"path_prefix": str(incoming)}},
-            )
+            whites = c.post("/api/search", json=_whites(incoming))
             found = [h["name"] for h in whites.json()["hits"]]
             assert len(found) == len(set(found))
             seen_counts.append(len(found))
@@ -354,10 +372,7 @@ def test_searches_stay_consistent_while_a_job_runs(
             if state["state"] != "running" and state["state"] != "queued":
                 break
         assert state["state"] == "done", state
-        final = c.post(
-            "/api/search",
-            json={"text": "white", "k": 40, "filters": {"path_prefix": str(incoming)}},
-        ).json()["hits"]
+        final = c.post("/api/search", json=_whites(incoming)).json()["hits"]
     assert len(final) == 24
     assert len(blue_scores) == 1
     assert seen_counts == sorted(seen_counts)  # commits only ever add
@@ -368,14 +383,10 @@ def test_searches_stay_consistent_while_a_job_runs(
 def test_a_killed_job_keeps_what_it_committed_and_a_rerun_finishes(
     fresh: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    lib_dir, _ = fresh
-    incoming = _many(tmp_path / "incoming", 20)
-    app = create_app(
-        lib_dir, encoder=ColourEncoder(delay_s=0.1), allow_roots=[incoming], job_batch_size=2
-    )
-    query = {"text": "white", "k": 40, "filters": {"path_prefix": str(incoming)}}
+    app, incoming = _slow_jobs(fresh, tmp_path, 20, delay_s=0.1, batch=2)
+    query = _whites(incoming)
     with TestClient(app, base_url=BASE) as c:
-        job = c.post("/api/items/paths", json={"paths": [str(incoming)]}).json()["job"]
+        job = _add(c, incoming)
         deadline = time.monotonic() + 60
         while len(c.post("/api/search", json=query).json()["hits"]) < 4:
             assert time.monotonic() < deadline
@@ -387,23 +398,17 @@ def test_a_killed_job_keeps_what_it_committed_and_a_rerun_finishes(
         assert dead["state"] == "failed" and "ended unexpectedly" in dead["error"]
         kept = len(c.post("/api/search", json=query).json()["hits"])
         assert 4 <= kept < 20
-        again = c.post(
-            "/api/items/paths", params={"wait": 60}, json={"paths": [str(incoming)]}
-        ).json()["job"]
+        again = _add(c, incoming, wait=60)
         assert again["state"] == "done"
         assert again["report"]["added"] == 20 - kept and again["report"]["unchanged"] == kept
         assert len(c.post("/api/search", json=query).json()["hits"]) == 20
 
 
 def test_cancel_stops_a_job_politely(fresh: tuple[Path, Path], tmp_path: Path) -> None:
-    lib_dir, _ = fresh
-    incoming = _many(tmp_path / "incoming", 30)
-    app = create_app(
-        lib_dir, encoder=ColourEncoder(delay_s=0.1), allow_roots=[incoming], job_batch_size=2
-    )
+    app, incoming = _slow_jobs(fresh, tmp_path, 30, delay_s=0.1, batch=2)
     with TestClient(app, base_url=BASE) as c:
-        first = c.post("/api/items/paths", json={"paths": [str(incoming)]}).json()["job"]
-        queued = c.post("/api/items/paths", json={"paths": [str(incoming)]}).json()["job"]
+        first = _add(c, incoming)
+        queued = _add(c, incoming)
         assert queued["state"] == "queued"
         assert c.delete(f"/api/jobs/{queued['id']}").json()["job"]["state"] == "cancelled"
         while c.get(f"/api/jobs/{first['id']}").json()["job"]["state"] == "queued":

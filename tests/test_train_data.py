@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +18,7 @@ from mmsearch.train import data, shards
 from mmsearch.train.config import TrainConfig
 from mmsearch.train.trainer import train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One torch thread: on shared, busy cores more threads wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)
 
 
 def test_batch_plan_splits_each_global_batch_over_processes() -> None:

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,16 +28,7 @@ from mmsearch.train.loop import contrastive_loss
 from mmsearch.train.trainer import train
 
 from tiny_models import make_tiny_hf_clip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One torch thread: on shared, busy cores more threads wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)
 
 WORLD = 2
 N, D = 8, 6

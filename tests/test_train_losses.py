@@ -5,7 +5,6 @@ straightforward reference computations."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -13,14 +12,7 @@ import torch
 from mmsearch.train.loop import contrastive_loss
 from mmsearch.train.losses import clip_loss, pair_positives, siglip_loss
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One torch thread: on shared, busy cores more threads wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)
 
 
 def _pair(n: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

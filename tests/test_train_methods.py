@@ -8,7 +8,6 @@ into the projections; LoRA merges back into a plain model.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +16,11 @@ import torch
 
 from mmsearch.train import methods
 from mmsearch.train.config import TrainingError
+from mmsearch.train.model import ContrastiveModel
 from mmsearch.train.towers import Towers, load_towers
 
 from tiny_models import make_tiny_hf_clip, make_tiny_openclip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One torch thread: on shared, busy cores more threads wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)
 
 CAPTIONS = ["a red circle on the left", "a big blue square above a small green star"]
 
@@ -115,15 +106,8 @@ def test_adapter_trains_only_adapters_and_folds_exactly(
         for adapter in (model.image_adapter, model.text_adapter):
             assert adapter is not None
             adapter.up.weight.normal_(std=0.3)
-    model.eval()
-    pixels, text = _inputs(towers)
-    with torch.no_grad():
-        before = model.encode_image(pixels), model.encode_text(text)
-        methods.finalize(model)
-        after = model.encode_image(pixels), model.encode_text(text)
+    _finalize_keeps_features(model, towers)
     assert model.image_adapter is None and model.text_adapter is None
-    for b, a in zip(before, after, strict=True):
-        assert torch.allclose(b, a, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
@@ -142,16 +126,9 @@ def test_lora_adds_peft_layers_and_merges_back(model_dirs: dict[str, str], kind:
         for m in model.net.modules():
             if isinstance(m, LoraLayer):
                 m.lora_B["default"].weight.normal_(std=0.2)
-    model.eval()
-    pixels, text = _inputs(towers)
-    with torch.no_grad():
-        before = model.encode_image(pixels), model.encode_text(text)
-        methods.finalize(model)
-        after = model.encode_image(pixels), model.encode_text(text)
+    _finalize_keeps_features(model, towers)
     assert not any(isinstance(m, LoraLayer) for m in model.net.modules())
     assert not any("lora_" in k or "base_layer" in k for k in model.net.state_dict())
-    for b, a in zip(before, after, strict=True):
-        assert torch.allclose(b, a, atol=1e-5)
 
 
 def test_siglip_bias_trains_only_with_the_siglip_loss(model_dirs: dict[str, str]) -> None:
@@ -181,6 +158,18 @@ def _inputs(towers: Towers) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     images = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
     pixels = torch.from_numpy(np.stack([pre(im) for im in images]))
     return pixels, towers.tokenizer()(CAPTIONS)
+
+
+def _finalize_keeps_features(model: ContrastiveModel, towers: Towers) -> None:
+    """``methods.finalize`` (folding adapters, merging LoRA) leaves the eval features as they were."""
+    model.eval()
+    pixels, text = _inputs(towers)
+    with torch.no_grad():
+        before = model.encode_image(pixels), model.encode_text(text)
+        methods.finalize(model)
+        after = model.encode_image(pixels), model.encode_text(text)
+    for b, a in zip(before, after, strict=True):
+        assert torch.allclose(b, a, atol=1e-5)
 
 
 def test_towers_of_a_folder_are_those_of_its_backend(model_dirs: dict[str, str]) -> None:

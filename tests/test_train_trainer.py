@@ -8,7 +8,6 @@ or start from tiny random-weight transformers / open_clip folders.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,7 @@ from mmsearch.train.loop import Run
 from mmsearch.train.trainer import TrainResult, train
 
 from tiny_models import make_tiny_hf_clip, make_tiny_openclip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One torch thread: on shared, busy cores more threads wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)
 
 
 @pytest.fixture(scope="module")

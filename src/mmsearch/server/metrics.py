@@ -41,27 +41,18 @@ class Metrics:
             ["method", "route", "status"],
             registry=r,
         )
-        self.latency = Histogram(
-            "mmsearch_http_request_duration_seconds",
-            "Time to answer an HTTP request",
+        self.latency = _latency(
+            r, "mmsearch_http_request_duration_seconds", "Time to answer an HTTP request",
             ["method", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.searches = Histogram(
-            "mmsearch_search_duration_seconds",
-            "Time to run one search (encoding included)",
+        )  # fmt: skip
+        self.searches = _latency(
+            r, "mmsearch_search_duration_seconds", "Time to run one search (encoding included)",
             ["kind"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.encoder = Histogram(
-            "mmsearch_encoder_duration_seconds",
-            "Time spent in an encoder call",
+        )  # fmt: skip
+        self.encoder = _latency(
+            r, "mmsearch_encoder_duration_seconds", "Time spent in an encoder call",
             ["space", "call"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+        )  # fmt: skip
         ProcessCollector(registry=r)
 
     def watch_library(self, stats: Stats) -> None:
@@ -70,6 +61,13 @@ class Metrics:
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _latency(
+    registry: CollectorRegistry, name: str, documentation: str, labels: list[str]
+) -> Histogram:
+    """A histogram of seconds in ``LATENCY_BUCKETS``."""
+    return Histogram(name, documentation, labels, buckets=LATENCY_BUCKETS, registry=registry)
 
 
 class _LibraryCollector(Collector):

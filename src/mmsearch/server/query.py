@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,20 @@ class MediaLimits:
     max_bytes: int
     max_pixels: int
     max_clip_s: float
+
+
+def json_field(raw: str | None, what: str) -> Any:
+    """The value of a form field holding JSON (``{}`` when empty or absent).
+
+    Text that is not JSON is a :class:`QueryError` naming ``what``; the caller checks the
+    value's shape.
+    """
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise QueryError(f"{what} must be a JSON object: {exc.msg}") from exc
 
 
 def decode_base64(value: str, limit: int, what: str = "image") -> bytes:

@@ -18,9 +18,9 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from mmsearch.errors import QueryError
@@ -30,12 +30,11 @@ from mmsearch.server.errors import NotFound
 from mmsearch.server.hits import item_thumb_url, media_url
 from mmsearch.server.query import PartBuilder, decode_base64, query_kind
 from mmsearch.server.routes_search import limits
-from mmsearch.server.state import AppState, get_state
+from mmsearch.server.state import AppState, State
 from mmsearch.store.rows import ItemRow
 from mmsearch.types import Hit
 
 router = APIRouter(tags=["clip-retrieval compatible"])
-State = Annotated[AppState, Depends(get_state)]
 CAPTION_CHARS = 300
 
 

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from mmsearch.errors import QueryError
+from mmsearch.library import Library
 from mmsearch.server.errors import NotFound
 from mmsearch.server.hits import item_json, segment_json
 from mmsearch.server.paths import allowed_path, is_within
-from mmsearch.server.state import AppState, get_state
+from mmsearch.server.query import json_field
+from mmsearch.server.state import AppState, State
 from mmsearch.server.uploads import (
     UploadRejected,
     check_media,
@@ -30,9 +30,9 @@ from mmsearch.server.uploads import (
     safe_name,
     unique_path,
 )
+from mmsearch.store.rows import ItemRow
 
 router = APIRouter(prefix="/api", tags=["items"])
-State = Annotated[AppState, Depends(get_state)]
 
 MAX_WAIT_S = 600.0
 SIDECAR_SUFFIXES = (".json", ".txt", ".caption", ".srt", ".vtt")
@@ -76,9 +76,7 @@ def list_items(
 @router.get("/items/{item_id}", summary="One item with its segments")
 def get_item(item_id: int, state: State) -> dict[str, Any]:
     with state.readers().library() as lib:
-        item = lib.catalog.items([item_id]).get(item_id)
-        if item is None:
-            raise NotFound(f"no item {item_id}")
+        item = _find_item(lib, item_id)
         out = item_json(item, lib.catalog.item_fields(item_id))
         out["segments"] = [
             segment_json(s, item.modality) for s in lib.catalog.item_segments(item_id)
@@ -89,15 +87,20 @@ def get_item(item_id: int, state: State) -> dict[str, Any]:
 @router.delete("/items/{item_id}", summary="Remove an item (an uploaded file is deleted too)")
 def delete_item(item_id: int, state: State) -> dict[str, Any]:
     with state.readers().library() as reader:
-        item = reader.catalog.items([item_id]).get(item_id)
-    if item is None:
-        raise NotFound(f"no item {item_id}")
+        item = _find_item(reader, item_id)
     with state.writable_library() as lib:
         removed = lib.remove([item_id])
     if removed and is_within(os.path.realpath(item.path), os.path.realpath(state.config.uploads)):
         with contextlib.suppress(OSError):
             os.unlink(item.path)
     return {"removed": removed, "item_id": item_id}
+
+
+def _find_item(lib: Library, item_id: int) -> ItemRow:
+    item = lib.catalog.items([item_id]).get(item_id)
+    if item is None:
+        raise NotFound(f"no item {item_id}")
+    return item
 
 
 # -- adding -----------------------------------------------------------------------------
@@ -153,12 +156,7 @@ def _save_upload(state: AppState, upload: UploadFile, folder: Any) -> None:
 
 
 def _metadata(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise QueryError(f"metadata must be a JSON object: {exc.msg}") from exc
+    value = json_field(raw, "metadata")
     if not isinstance(value, dict) or not all(
         isinstance(v, (str, int, float, bool)) for v in value.values()
     ):
@@ -166,9 +164,14 @@ def _metadata(raw: str | None) -> dict[str, Any]:
     return value
 
 
-def _job_answer(state: AppState, job_id: str, wait: float) -> JSONResponse:
+def _job(state: AppState, job_id: str, wait: float) -> dict[str, Any]:
+    """The job's state now, or when it ends if that is within ``wait`` seconds."""
     manager = state.job_manager()
-    job = manager.wait(job_id, wait) if wait > 0 else manager.get(job_id)
+    return manager.wait(job_id, wait) if wait > 0 else manager.get(job_id)
+
+
+def _job_answer(state: AppState, job_id: str, wait: float) -> JSONResponse:
+    job = _job(state, job_id, wait)
     status = 200 if job["state"] in ("done", "failed", "cancelled") else 202
     return JSONResponse(
         {"job": job}, status_code=status, headers={"Location": f"/api/jobs/{job_id}"}
@@ -187,8 +190,7 @@ def get_job(
     state: State,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="wait for the end")] = 0,
 ) -> dict[str, Any]:
-    manager = state.job_manager()
-    return {"job": manager.wait(job_id, wait) if wait > 0 else manager.get(job_id)}
+    return {"job": _job(state, job_id, wait)}
 
 
 @router.delete("/jobs/{job_id}", summary="Cancel a job (what it committed is kept)")

@@ -16,18 +16,17 @@ import stat
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from mmsearch.errors import DecodeError
 from mmsearch.server.errors import NotFound
 from mmsearch.server.hits import display_name
-from mmsearch.server.state import AppState, get_state
+from mmsearch.server.state import AppState, State
 from mmsearch.server.thumbs import snap_size
 from mmsearch.store.rows import ItemRow
 
 router = APIRouter(prefix="/api", tags=["media"])
-State = Annotated[AppState, Depends(get_state)]
 Size = Annotated[int | None, Query(ge=16, le=4096, description="longest side, in pixels")]
 
 _SAFE_PREFIXES = ("image/", "video/", "audio/")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
 from mmsearch.errors import QueryError
@@ -19,13 +18,13 @@ from mmsearch.server.query import (
     Mode,
     PartBuilder,
     SearchRequest,
+    json_field,
     query_kind,
 )
-from mmsearch.server.state import AppState, get_state
+from mmsearch.server.state import AppState, State
 from mmsearch.server.uploads import copy_limited, safe_name
 
 router = APIRouter(prefix="/api", tags=["search"])
-State = Annotated[AppState, Depends(get_state)]
 
 
 def limits(state: AppState) -> MediaLimits:
@@ -109,12 +108,7 @@ def search_upload(
 
 
 def _filters(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise QueryError(f"filters must be a JSON object: {exc.msg}") from exc
+    value = json_field(raw, "filters")
     if not isinstance(value, dict):
         raise QueryError("filters must be a JSON object")
     return value

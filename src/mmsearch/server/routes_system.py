@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from mmsearch import __version__
-from mmsearch.server.state import AppState, get_state
+from mmsearch.server.state import State
 
 router = APIRouter(tags=["system"])
-State = Annotated[AppState, Depends(get_state)]
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_POLICY = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from mmsearch.library import Library
 from mmsearch.server.config import ServerConfig
@@ -100,3 +100,7 @@ class AppState:
 def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.mm
     return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+"""A route's parameter for the app's state (``state: State``)."""

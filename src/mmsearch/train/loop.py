@@ -25,7 +25,7 @@ from mmsearch.train.losses import clip_loss, pair_positives, siglip_loss
 from mmsearch.train.model import ContrastiveModel
 from mmsearch.train.towers import clamp_scale, load_towers
 from mmsearch.train.trainer import EpochCallback, TrainResult, lr_at, micro_batches
-from mmsearch.train.validate import val_score, validation_metrics
+from mmsearch.train.validate import PairEmbedder, val_score
 
 log = logging.getLogger("mmsearch.train")
 
@@ -375,11 +375,12 @@ class Run:
     def _validate_and_track(self) -> dict[str, Any]:
         metrics: dict[str, float] | None = None
         if self.val_pairs is not None and self.env.is_main:
-            metrics = validation_metrics(
-                self.model, self.val_pairs, self.eval_transform, self.tokenize,
+            embedder = PairEmbedder(
+                self.model, self.eval_transform, self.tokenize,
                 device=self.env.device, batch_size=max(64, self.cfg.batch_size),
-                workers=self.cfg.workers, ks=self.cfg.ks, autocast=self.autocast,
+                workers=self.cfg.workers, autocast=self.autocast,
             )  # fmt: skip
+            metrics = embedder.metrics(self.val_pairs, self.cfg.ks)
         metrics = distributed.broadcast_object(metrics, self.env)
         if metrics is None:
             return {}

@@ -106,6 +106,30 @@ class Towers(Protocol):
         ...
 
 
+class LoadedTowers:
+    """What the towers of a loaded hf or open_clip encoder share: the encoder's own eval
+    preprocessing and a subword tokenizer (which spells any caption), fixed at load, and
+    LoRA on the linear layers of both towers. Subclasses set the attributes."""
+
+    model: Any
+    parts: Parts
+    _pre: Callable[[Any], Any]
+    _tok: Callable[[list[str]], dict[str, Any]]
+
+    def preprocessor(self) -> Callable[[Any], Any]:
+        return self._pre
+
+    def tokenizer(self) -> Callable[[list[str]], dict[str, Any]]:
+        return self._tok
+
+    def lora_targets(self) -> list[str]:
+        return linear_targets(self.model, self.parts.image + self.parts.text)
+
+    def extend_vocabulary(self, captions: list[str]) -> int:
+        """Subword tokenizers spell any caption: nothing to add."""
+        return 0
+
+
 def scale_value(parts: Parts, param: Any) -> Any:
     """The logit scale (multiplier) from the model's temperature parameter."""
     return param.exp() if parts.scale_kind == "log" else 1.0 / param

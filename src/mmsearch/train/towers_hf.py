@@ -8,7 +8,6 @@ the export is ``save_pretrained`` of model and processor, which the hf backend l
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from mmsearch._lazy import require
 from mmsearch.encoders.base import EncoderInfo
 from mmsearch.train.config import TrainingError
-from mmsearch.train.towers import Parts, linear_targets
+from mmsearch.train.towers import LoadedTowers, Parts
 
 _CLIP_LIKE = Parts(
     image=("vision_model", "visual_projection"),
@@ -74,7 +73,7 @@ def _features(out: Any) -> Any:
     return out if torch.is_tensor(out) else out.pooler_output
 
 
-class HFTowers:
+class HFTowers(LoadedTowers):
     """:class:`~mmsearch.train.towers.Towers` of an :class:`~mmsearch.encoders.hf.HFEncoder`."""
 
     backend = "hf"
@@ -101,19 +100,6 @@ class HFTowers:
 
     def text_features(self, text: dict[str, Any]) -> Any:
         return _features(self.model.get_text_features(**text))
-
-    def preprocessor(self) -> Callable[[Any], Any]:
-        return self._pre  # type: ignore[no-any-return]
-
-    def tokenizer(self) -> Callable[[list[str]], dict[str, Any]]:
-        return self._tok
-
-    def lora_targets(self) -> list[str]:
-        return linear_targets(self.model, self.parts.image + self.parts.text)
-
-    def extend_vocabulary(self, captions: list[str]) -> int:
-        """Subword tokenizers spell any caption: nothing to add."""
-        return 0
 
     def export(self, folder: Path, model_id: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from mmsearch._lazy import require
 from mmsearch.encoders.base import EncoderInfo
 from mmsearch.train.config import TrainingError
-from mmsearch.train.towers import Parts, get_path, linear_targets
+from mmsearch.train.towers import LoadedTowers, Parts, get_path
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -66,7 +65,7 @@ def parts_of(model: Any) -> Parts:
     )
 
 
-class OpenClipTowers:
+class OpenClipTowers(LoadedTowers):
     """:class:`~mmsearch.train.towers.Towers` of an :class:`~mmsearch.encoders.openclip.OpenClipEncoder`."""
 
     backend = "openclip"
@@ -84,19 +83,6 @@ class OpenClipTowers:
 
     def text_features(self, text: dict[str, Any]) -> Any:
         return self.model.encode_text(text["tokens"])
-
-    def preprocessor(self) -> Callable[[Any], Any]:
-        return self._pre  # type: ignore[no-any-return]
-
-    def tokenizer(self) -> Callable[[list[str]], dict[str, Any]]:
-        return self._tok
-
-    def lora_targets(self) -> list[str]:
-        return linear_targets(self.model, self.parts.image + self.parts.text)
-
-    def extend_vocabulary(self, captions: list[str]) -> int:
-        """Subword tokenizers spell any caption: nothing to add."""
-        return 0
 
     def export(self, folder: Path, model_id: str) -> None:
         from safetensors.torch import save_file

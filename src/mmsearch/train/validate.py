@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,67 +61,50 @@ def _stack(items: Sequence[np.ndarray[Any, Any]]) -> torch.Tensor:
     return torch.from_numpy(np.stack(items).astype(np.float32))
 
 
-@torch.no_grad()
-def embed_pairs(
-    model: ContrastiveModel,
-    pairs: PairSet,
-    transform: ImageTransform,
-    tokenize: Any,
-    *,
-    device: str,
-    batch_size: int,
-    workers: int,
-    autocast: Any = contextlib.nullcontext,
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """(caption vectors, media vectors) of ``pairs`` with the model in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
-            MediaDataset(pairs, transform),
-            batch_size=batch_size,
-            num_workers=workers,
-            collate_fn=_stack,
-        )
-        media = []
-        for pixels in loader:
-            with autocast():
-                media.append(model.encode_image(pixels.to(device)).float().cpu())
-        texts = []
-        for start in range(0, pairs.n_captions, batch_size):
-            chunk = pairs.captions[start : start + batch_size]
-            inputs = {k: v.to(device) for k, v in tokenize(list(chunk)).items()}
-            with autocast():
-                texts.append(model.encode_text(inputs).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(texts).numpy(), torch.cat(media).numpy()
+@dataclass(frozen=True)
+class PairEmbedder:
+    """How validation embeds a pair set: the model under training, its eval preprocessing and
+    tokenizer, where and in what batches it runs."""
 
+    model: ContrastiveModel
+    transform: ImageTransform
+    tokenize: Any
+    device: str
+    batch_size: int
+    workers: int
+    autocast: Any = contextlib.nullcontext
 
-def validation_metrics(
-    model: ContrastiveModel,
-    pairs: PairSet,
-    transform: ImageTransform,
-    tokenize: Any,
-    *,
-    device: str,
-    batch_size: int,
-    workers: int,
-    ks: Sequence[int],
-    autocast: Any = contextlib.nullcontext,
-) -> dict[str, float]:
-    """Both directions' retrieval metrics of ``model`` on ``pairs`` (``t2m_R@1``, ``m2t_R@1`` ...)."""
-    text_vecs, media_vecs = embed_pairs(
-        model,
-        pairs,
-        transform,
-        tokenize,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        autocast=autocast,
-    )
-    return evaluate_pairs(text_vecs, media_vecs, pairs.caption_media, ks)
+    @torch.no_grad()
+    def embed(self, pairs: PairSet) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """(caption vectors, media vectors) of ``pairs`` with the model in eval mode."""
+        model, batch_size = self.model, self.batch_size
+        was_training = model.training
+        model.eval()
+        try:
+            loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+                MediaDataset(pairs, self.transform),
+                batch_size=batch_size,
+                num_workers=self.workers,
+                collate_fn=_stack,
+            )
+            media = []
+            for pixels in loader:
+                with self.autocast():
+                    media.append(model.encode_image(pixels.to(self.device)).float().cpu())
+            texts = []
+            for start in range(0, pairs.n_captions, batch_size):
+                chunk = pairs.captions[start : start + batch_size]
+                inputs = {k: v.to(self.device) for k, v in self.tokenize(list(chunk)).items()}
+                with self.autocast():
+                    texts.append(model.encode_text(inputs).float().cpu())
+        finally:
+            model.train(was_training)
+        return torch.cat(texts).numpy(), torch.cat(media).numpy()
+
+    def metrics(self, pairs: PairSet, ks: Sequence[int]) -> dict[str, float]:
+        """Both directions' retrieval metrics on ``pairs`` (``t2m_R@1``, ``m2t_R@1`` ...)."""
+        text_vecs, media_vecs = self.embed(pairs)
+        return evaluate_pairs(text_vecs, media_vecs, pairs.caption_media, ks)
 
 
 def val_score(metrics: dict[str, float], ks: Sequence[int]) -> float:
