@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,12 @@ from mmsearch.asr.base import Recognizer, TranscriptSpan
 from mmsearch.encoders.av_registry import DEFAULT_ASR_MODEL, load_recognizer
 from mmsearch.errors import ModelNotFoundError
 
-from tiny_av_models import isolate_hub, make_tiny_clap, make_tiny_whisper, one_torch_thread, tone
+from encoder_checks import load_half, offline_error
+from tiny_av_models import make_tiny_clap, make_tiny_whisper, tone
+from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)
 
 RATE = 16000
 MAX_NEW = 24
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -240,9 +236,7 @@ def test_contract_and_options(rec: whisper.WhisperRecognizer, folder: Path) -> N
 
 def test_half_precision_path(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What CUDA gets (float16 weights and features), run on the CPU."""
-    monkeypatch.setattr(whisper, "pick_device", lambda device=None: ("cpu", torch.float16))
-    half = load_recognizer(str(folder), max_new_tokens=8)
-    assert next(half.model.parameters()).dtype == torch.float16
+    half = load_half(monkeypatch, lambda: load_recognizer(str(folder), max_new_tokens=8))
     spans = half.transcribe(tone(2.0, RATE))
     assert all(0.0 <= s.start <= s.end <= 2.0 for s in spans)
 
@@ -255,8 +249,4 @@ def test_other_kinds_are_refused(tmp_path: Path) -> None:
 def test_offline_without_cache_is_one_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    isolate_hub(monkeypatch, tmp_path / "hub-cache")
-    with pytest.raises(ModelNotFoundError) as info:
-        load_recognizer()
-    msg = str(info.value)
-    assert DEFAULT_ASR_MODEL in msg and "offline mode is on" in msg and "\n" not in msg
+    assert DEFAULT_ASR_MODEL in offline_error(monkeypatch, tmp_path / "hub", load_recognizer)

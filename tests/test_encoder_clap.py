@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,17 @@ from mmsearch.encoders.av_registry import DEFAULT_AUDIO_MODEL, load_audio_encode
 from mmsearch.encoders.base import AudioTextEncoder
 from mmsearch.errors import ModelNotFoundError, UnknownBackendError
 
-from tiny_av_models import isolate_hub, make_tiny_clap, one_torch_thread, tone
+from encoder_checks import (
+    assert_close_rows,
+    assert_matches_reference,
+    fill_hub_cache,
+    isolate_hub,
+    load_half,
+    offline_error,
+)
+from tiny_av_models import make_tiny_clap, tone
 from tiny_models import row_cosines
+from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)
 
 RATE = 8000  # the tiny checkpoints' sampling rate; their window is 1 s
 TEXTS = ["the sound of a dog barking", "rain on a tin roof", "a car horn", "birds"]
@@ -33,12 +41,6 @@ CLIPS = [
     tone(1.0, RATE, 880.0, seed=3),
     tone(0.05, RATE, 1500.0, seed=4),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +74,8 @@ def reference(folder: Path, texts: list[str], clips: list[np.ndarray]) -> tuple[
 
 def test_matches_transformers(enc: clap.ClapEncoder, folder: Path) -> None:
     ref_text, ref_audio = reference(folder, TEXTS, CLIPS)
-    text = enc.encode_text(TEXTS)
-    audio = enc.encode_audio(CLIPS)
-
-    assert text.dtype == np.float32 and audio.dtype == np.float32
-    assert text.shape == ref_text.shape == (len(TEXTS), enc.dim)
-    assert audio.shape == ref_audio.shape == (len(CLIPS), enc.dim)
-    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(audio, axis=1), 1.0, atol=1e-5)
-    assert row_cosines(text, ref_text).min() >= 0.9999
-    assert row_cosines(audio, ref_audio).min() >= 0.9999
-    # Different inputs give different vectors (a broken tokenizer or a constant tower would not).
-    assert np.abs(text[0] - text[1]).max() > 1e-3
-    assert np.abs(audio[0] - audio[1]).max() > 1e-3
+    assert_matches_reference(enc.encode_text(TEXTS), ref_text, (len(TEXTS), enc.dim))
+    assert_matches_reference(enc.encode_audio(CLIPS), ref_audio, (len(CLIPS), enc.dim))
 
 
 def test_contract_and_description(enc: clap.ClapEncoder) -> None:
@@ -196,13 +187,9 @@ def test_fingerprint_stable_and_distinct(
 def test_half_precision_path(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What CUDA gets (float16 weights and inputs), run on the CPU: float32 unit rows out."""
     full = load_audio_encoder(str(folder), device="cpu")
-    monkeypatch.setattr(clap, "pick_device", lambda device=None: ("cpu", torch.float16))
-    half = load_audio_encoder(str(folder))
-    assert next(half.model.parameters()).dtype == torch.float16
-    text, audio = half.encode_text(TEXTS), half.encode_audio(CLIPS)
-    assert text.dtype == np.float32 and audio.dtype == np.float32
-    assert row_cosines(text, full.encode_text(TEXTS)).min() >= 0.99
-    assert row_cosines(audio, full.encode_audio(CLIPS)).min() >= 0.99
+    half = load_half(monkeypatch, lambda: load_audio_encoder(str(folder)))
+    assert_close_rows(half.encode_text(TEXTS), full.encode_text(TEXTS), 0.99)
+    assert_close_rows(half.encode_audio(CLIPS), full.encode_audio(CLIPS), 0.99)
 
 
 # ---- spec resolution shared by the audio, video and ASR loaders --------------------------------
@@ -247,24 +234,14 @@ def test_other_specs_are_refused(tmp_path: Path) -> None:
 def test_offline_without_cache_is_one_clear_error(
     spec: str | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    isolate_hub(monkeypatch, tmp_path / "hub-cache")
-    with pytest.raises(ModelNotFoundError) as info:
-        load_audio_encoder(spec)
-    msg = str(info.value)
-    assert "laion/clap-htsat-unfused" in msg and "offline mode is on" in msg
-    assert "--model /path/to/folder" in msg
-    assert "\n" not in msg
+    msg = offline_error(monkeypatch, tmp_path / "hub-cache", lambda: load_audio_encoder(spec))
+    assert "laion/clap-htsat-unfused" in msg and "--model /path/to/folder" in msg
 
 
 def test_cached_hub_copy_loads_offline(
     folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    cache = isolate_hub(monkeypatch, tmp_path / "hub-cache")
-    repo = cache / "models--tiny-org--tiny-clap"
-    sha = "0" * 40
-    shutil.copytree(folder, repo / "snapshots" / sha)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(sha)
+    fill_hub_cache(isolate_hub(monkeypatch, tmp_path / "hub-cache"), "tiny-org/tiny-clap", folder)
     enc = load_audio_encoder("hf:tiny-org/tiny-clap", device="cpu")
     assert enc.info.model_id == "tiny-org/tiny-clap"
     direct = load_audio_encoder(str(folder), device="cpu")

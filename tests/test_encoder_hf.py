@@ -24,7 +24,14 @@ import mmsearch  # noqa: E402
 from mmsearch.encoders import hf, hub  # noqa: E402
 from mmsearch.errors import ModelNotFoundError  # noqa: E402
 
-from tiny_models import HF_KINDS, TEXTS, make_images, make_tiny_hf_clip, row_cosines  # noqa: E402
+from encoder_checks import (  # noqa: E402
+    assert_close_rows,
+    assert_matches_reference,
+    fill_hub_cache,
+    isolate_hub,
+    load_half,
+)
+from tiny_models import HF_KINDS, TEXTS, make_images, make_tiny_hf_clip  # noqa: E402
 
 # The reference text call of each family, as its model card writes it (the tiny
 # checkpoints have 64 text positions; the real CLIP ones have 77).
@@ -77,18 +84,8 @@ def test_matches_transformers(kind: str, tiny_dir: Path) -> None:
     enc = mmsearch.load_encoder(folder, device="cpu")
     ref_text, ref_image = reference(kind, folder)
 
-    text = enc.encode_text(TEXTS)
-    images = enc.encode_images(IMAGES)
-
-    assert text.dtype == np.float32 and images.dtype == np.float32
-    assert text.shape == (len(TEXTS), enc.dim) == ref_text.shape
-    assert images.shape == (len(IMAGES), enc.dim) == ref_image.shape
-    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
-    assert row_cosines(text, ref_text).min() >= 0.9999
-    assert row_cosines(images, ref_image).min() >= 0.9999
-    # The texts differ, so must their vectors (a tokenizer that maps all to UNK would not).
-    assert np.abs(text[0] - text[1]).max() > 1e-3
+    assert_matches_reference(enc.encode_text(TEXTS), ref_text, (len(TEXTS), enc.dim))
+    assert_matches_reference(enc.encode_images(IMAGES), ref_image, (len(IMAGES), enc.dim))
     assert enc.info.backend == "hf" and enc.info.dim == enc.dim
 
 
@@ -191,17 +188,7 @@ def test_select_files_picks_one_weight_format() -> None:
 @pytest.fixture
 def no_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """An empty hub cache and a hub endpoint nobody listens on (connection refused)."""
-    import huggingface_hub.constants as constants
-
-    cache = tmp_path / "hub-cache"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("MMSEARCH_HUB_TIMEOUT", "3")
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    return cache
+    return isolate_hub(monkeypatch, tmp_path / "hub-cache", offline=False)
 
 
 def test_unreachable_hub_and_no_cache_raise_one_clear_error(no_hub: Path) -> None:
@@ -223,15 +210,6 @@ def test_offline_mode_without_cache(no_hub: Path, monkeypatch: pytest.MonkeyPatc
         mmsearch.load_encoder("openai/clip-vit-base-patch32")
 
 
-def fill_cache(cache: Path, repo_id: str, folder: str) -> None:
-    """Lay out ``folder`` in the cache as huggingface_hub would after a download."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    sha = "0" * 40
-    shutil.copytree(folder, repo / "snapshots" / sha)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(sha)
-
-
 @pytest.mark.parametrize("offline_flag", [False, True])
 def test_cached_model_loads_without_hub(
     no_hub: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch, offline_flag: bool
@@ -239,13 +217,12 @@ def test_cached_model_loads_without_hub(
     if offline_flag:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = folder_for("clip", tiny_dir)
-    fill_cache(no_hub, "tiny-org/tiny-clip", folder)
+    snapshot = fill_hub_cache(no_hub, "tiny-org/tiny-clip", folder)
     enc = mmsearch.load_encoder("hf:tiny-org/tiny-clip", device="cpu")
     assert enc.info.model_id == "tiny-org/tiny-clip"
     direct = mmsearch.load_encoder(folder, device="cpu")
     np.testing.assert_allclose(enc.encode_text(TEXTS), direct.encode_text(TEXTS), atol=1e-6)
     # The snapshot folder itself keeps the hub identity, so both share one space.
-    snapshot = next((no_hub / "models--tiny-org--tiny-clip" / "snapshots").iterdir())
     assert hub.hub_id_from_folder(snapshot) == "tiny-org/tiny-clip"
     assert (
         mmsearch.load_encoder(str(snapshot), device="cpu").info.fingerprint == enc.info.fingerprint
@@ -276,10 +253,6 @@ def test_half_precision_path(kind: str, tiny_dir: Path, monkeypatch: pytest.Monk
     """What CUDA gets (float16 weights and inputs), run on the CPU: float32 unit rows out."""
     folder = folder_for(kind, tiny_dir)
     full = mmsearch.load_encoder(folder, device="cpu")
-    monkeypatch.setattr(hf, "pick_device", lambda device=None: ("cpu", torch.float16))
-    half = mmsearch.load_encoder(folder)
-    assert next(half.model.parameters()).dtype == torch.float16
-    text, images = half.encode_text(TEXTS), half.encode_images(IMAGES)
-    assert text.dtype == np.float32 and images.dtype == np.float32
-    assert row_cosines(text, full.encode_text(TEXTS)).min() >= 0.999
-    assert row_cosines(images, full.encode_images(IMAGES)).min() >= 0.999
+    half = load_half(monkeypatch, lambda: mmsearch.load_encoder(folder))
+    assert_close_rows(half.encode_text(TEXTS), full.encode_text(TEXTS), 0.999)
+    assert_close_rows(half.encode_images(IMAGES), full.encode_images(IMAGES), 0.999)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +15,18 @@ from mmsearch.encoders.av_registry import DEFAULT_VIDEO_MODEL, load_video_encode
 from mmsearch.encoders.base import VideoTextEncoder
 from mmsearch.errors import ModelNotFoundError
 
-from tiny_av_models import (
-    isolate_hub,
-    make_frames,
-    make_tiny_clap,
-    make_tiny_xclip,
-    one_torch_thread,
+from encoder_checks import (
+    assert_close_rows,
+    assert_matches_reference,
+    load_half,
+    offline_error,
 )
+from tiny_av_models import make_frames, make_tiny_clap, make_tiny_xclip
 from tiny_models import row_cosines
+from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)
 
 TEXTS = ["a yellow square moving right", "a person cooking", "the city at night", "dog"]
 CLIPS = [make_frames(8, seed=s) for s in range(3)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -74,18 +68,8 @@ def test_matches_transformers(image_processor: str, root: Path, folder: Path) ->
         folder = make_tiny_xclip(root / f"tiny-xclip-{image_processor}", image_processor="clip")
     enc = load_video_encoder(str(folder), device="cpu")
     ref_text, ref_video = reference(folder, TEXTS, CLIPS)
-    text = enc.encode_text(TEXTS)
-    video = enc.encode_videos(CLIPS)
-
-    assert text.dtype == np.float32 and video.dtype == np.float32
-    assert text.shape == ref_text.shape == (len(TEXTS), enc.dim)
-    assert video.shape == ref_video.shape == (len(CLIPS), enc.dim)
-    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(video, axis=1), 1.0, atol=1e-5)
-    assert row_cosines(text, ref_text).min() >= 0.9999
-    assert row_cosines(video, ref_video).min() >= 0.9999
-    assert np.abs(text[0] - text[1]).max() > 1e-3
-    assert np.abs(video[0] - video[1]).max() > 1e-3
+    assert_matches_reference(enc.encode_text(TEXTS), ref_text, (len(TEXTS), enc.dim))
+    assert_matches_reference(enc.encode_videos(CLIPS), ref_video, (len(CLIPS), enc.dim))
 
 
 def test_text_is_not_conditioned_on_a_video(enc: xclip.XClipEncoder, folder: Path) -> None:
@@ -175,13 +159,9 @@ def test_fingerprint_stable_and_distinct(enc: xclip.XClipEncoder, folder: Path, 
 
 def test_half_precision_path(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     full = load_video_encoder(str(folder), device="cpu")
-    monkeypatch.setattr(xclip, "pick_device", lambda device=None: ("cpu", torch.float16))
-    half = load_video_encoder(str(folder))
-    assert next(half.model.parameters()).dtype == torch.float16
-    text, video = half.encode_text(TEXTS), half.encode_videos(CLIPS)
-    assert text.dtype == np.float32 and video.dtype == np.float32
-    assert row_cosines(text, full.encode_text(TEXTS)).min() >= 0.99
-    assert row_cosines(video, full.encode_videos(CLIPS)).min() >= 0.99
+    half = load_half(monkeypatch, lambda: load_video_encoder(str(folder)))
+    assert_close_rows(half.encode_text(TEXTS), full.encode_text(TEXTS), 0.99)
+    assert_close_rows(half.encode_videos(CLIPS), full.encode_videos(CLIPS), 0.99)
 
 
 def test_audio_model_is_refused(root: Path) -> None:
@@ -193,8 +173,4 @@ def test_audio_model_is_refused(root: Path) -> None:
 def test_offline_without_cache_is_one_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    isolate_hub(monkeypatch, tmp_path / "hub-cache")
-    with pytest.raises(ModelNotFoundError) as info:
-        load_video_encoder()
-    msg = str(info.value)
-    assert DEFAULT_VIDEO_MODEL in msg and "offline mode is on" in msg and "\n" not in msg
+    assert DEFAULT_VIDEO_MODEL in offline_error(monkeypatch, tmp_path / "hub", load_video_encoder)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tiny_models import _bytes_to_unicode, _clip_tokenizer
+from tiny_models import _TEXT, _VIT, _bytes_to_unicode, _clip_tokenizer
 
 TIMESTAMPS = 1501
 """Whisper's timestamp tokens <|0.00|> .. <|30.00|> in 0.02 s steps."""
@@ -109,15 +109,7 @@ def make_tiny_clap(folder: str | Path, *, seed: int = 0, fusion: bool = False) -
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
     tok = _roberta_tokenizer()
-    text = {
-        "vocab_size": len(tok),
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "intermediate_size": 64,
-        "max_position_embeddings": 66,
-        "projection_dim": 24,
-    }
+    text = {**_TEXT, "vocab_size": len(tok), "max_position_embeddings": 66, "projection_dim": 24}
     audio = {
         "num_mel_bins": 16,
         "spec_size": 64,
@@ -168,21 +160,9 @@ def make_tiny_xclip(
     )
 
     tok = _clip_tokenizer()
-    text = {
-        "vocab_size": len(tok),
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "max_position_embeddings": 64,
-    }
+    text = {**_TEXT, "vocab_size": len(tok), "max_position_embeddings": 64}
     vision = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "image_size": 32,
-        "patch_size": 8,
+        **_VIT,
         "num_frames": num_frames,
         "mit_hidden_size": 24,
         "mit_intermediate_size": 48,
@@ -308,23 +288,3 @@ def make_tiny_whisper(folder: str | Path, *, seed: int = 0) -> Path:
     model.generation_config = generation
     processor = WhisperProcessor(WhisperFeatureExtractor(feature_size=16), tok)
     return _save(model, processor, Path(folder))
-
-
-# ---- hub isolation ----------------------------------------------------------------------------
-
-
-def isolate_hub(monkeypatch: Any, cache: Path, *, offline: bool = True) -> Path:
-    """An empty hub cache at ``cache`` and a hub endpoint nobody listens on (no network used)."""
-    import huggingface_hub.constants as constants
-
-    cache.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("MMSEARCH_HUB_TIMEOUT", "3")
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    if offline:
-        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    else:
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return cache

@@ -31,8 +31,8 @@ from numpy.typing import NDArray
 from mmsearch._lazy import require
 from mmsearch.asr.base import TranscriptSpan
 from mmsearch.encoders.av_registry import resolve_model
-from mmsearch.encoders.base import batched, pick_device
-from mmsearch.errors import ModelNotFoundError
+from mmsearch.encoders.base import batched
+from mmsearch.encoders.torch_util import load_pretrained
 
 DEFAULT_BATCH_SIZE = 8
 PROMPT_TOKENS = 3
@@ -80,19 +80,19 @@ class WhisperRecognizer:
         max_new_tokens: int | None = None,
     ) -> None:
         self.torch = require("torch")
-        transformers = require("transformers")
-        self.device, self.dtype = pick_device(device)
-        try:
-            model = transformers.WhisperForConditionalGeneration.from_pretrained(folder)
-            processor = transformers.WhisperProcessor.from_pretrained(folder)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(f"cannot load model {spec!r} from {folder}: {exc}") from exc
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.feature_extractor = processor.feature_extractor
-        self.tokenizer = processor.tokenizer
+        loaded = load_pretrained(
+            folder,
+            spec=spec,
+            model_class="WhisperForConditionalGeneration",
+            processor_class="WhisperProcessor",
+            device=device,
+        )
+        self.model, self.device, self.dtype = loaded.model, loaded.device, loaded.dtype
+        self.feature_extractor = loaded.processor.feature_extractor
+        self.tokenizer = loaded.processor.tokenizer
         self.spec = spec
         self.model_id = model_id
-        config, generation = model.config, model.generation_config
+        config, generation = self.model.config, self.model.generation_config
         self.multilingual = bool(getattr(generation, "is_multilingual", False))
         self.chunk_samples = int(self.feature_extractor.n_samples)
         self.time_precision = float(self.feature_extractor.chunk_length) / int(

@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmsearch.encoders import hf, hub
+from mmsearch.encoders import hf
 from mmsearch.encoders.registry import split_spec
 from mmsearch.errors import ModelNotFoundError
 
@@ -93,16 +93,7 @@ def resolve_model(
     ``name`` is a folder or a hub id (fetched into the cache, or found there when
     offline). ``model_id`` overrides the recorded identity (a copied folder).
     """
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        ident = model_id or hf.folder_model_id(folder)
-    elif hub.is_hub_id(name):
-        folder = hub.fetch_repo(name, hf.select_files, spec=spec)
-        ident = model_id or name
-    else:
-        raise ModelNotFoundError(
-            f"{spec!r} is neither a model folder nor a hub id of the form org/name"
-        )
+    folder, ident = hf.resolve_folder(name, spec=spec, model_id=model_id)
     check_model_type(folder, model_type, spec=spec)
     return folder, ident
 

@@ -27,19 +27,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mmsearch._lazy import require
 from mmsearch.encoders.av_registry import resolve_model
-from mmsearch.encoders.base import EncoderInfo, batched, pick_device
-from mmsearch.errors import ModelNotFoundError
+from mmsearch.encoders.base import batched
+from mmsearch.encoders.torch_util import TransformersTextMixin, as_batch
 from mmsearch.types import Vectors, l2_normalize
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 DEFAULT_BATCH_SIZE = 32
 ROBERTA_POSITION_OFFSET = 2
@@ -108,7 +105,7 @@ class ClapAudioPreprocessor:
         return np.asarray(out["input_features"][0], dtype=np.float32)
 
 
-class ClapEncoder:
+class ClapEncoder(TransformersTextMixin):
     """A transformers CLAP model behind the :class:`~mmsearch.encoders.base.AudioTextEncoder` contract."""
 
     def __init__(
@@ -121,37 +118,19 @@ class ClapEncoder:
         batch_size: int | None = None,
     ) -> None:
         self.torch = require("torch")
-        transformers = require("transformers")
-        self.device, self.dtype = pick_device(device)
-        try:
-            model = transformers.ClapModel.from_pretrained(folder)
-            processor = transformers.ClapProcessor.from_pretrained(folder)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(f"cannot load model {spec!r} from {folder}: {exc}") from exc
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.tokenizer = processor.tokenizer
+        processor = self._load("ClapModel", "ClapProcessor", folder, spec=spec, device=device)
+        self.tokenizer = self.text_processor = processor.tokenizer
         self._pre = ClapAudioPreprocessor(processor.feature_extractor)
-        self.fusion = bool(model.config.audio_config.enable_fusion)
-        self.max_length = _text_max_length(self.tokenizer, model.config)
+        self.fusion = bool(self.model.config.audio_config.enable_fusion)
+        self.max_length = _text_max_length(self.tokenizer, self.model.config)
         self.default_batch_size = batch_size or DEFAULT_BATCH_SIZE
-        dim = int(self.encode_text(["a"]).shape[1])
-        self.info = EncoderInfo(
+        self.info = self._describe(
             spec=spec,
-            backend="hf",
             model_id=model_id,
-            dim=dim,
             preprocessing=audio_preprocessing(processor.feature_extractor),
-            extra={
-                "model_type": "clap",
-                "fusion": self.fusion,
-                "text_padding": "longest",
-                "text_max_length": self.max_length,
-            },
+            model_type="clap",
+            fusion=self.fusion,
         )
-
-    @property
-    def dim(self) -> int:
-        return self.info.dim
 
     @property
     def sample_rate(self) -> int:
@@ -161,37 +140,18 @@ class ClapEncoder:
     def window_seconds(self) -> float:
         return self._pre.window / self.sample_rate
 
-    def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> Vectors:
-        out: list[Vectors] = []
-        for chunk in batched(list(texts), batch_size or self.default_batch_size):
-            inputs = self.tokenizer(
-                list(chunk),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            with self.torch.inference_mode():
-                feats = self.model.get_text_features(**self._to_device(inputs))
-            out.append(_to_numpy(feats))
-        return self._concat(out)
-
     def audio_preprocessor(self) -> ClapAudioPreprocessor:
         return self._pre
 
     def encode_audio_features(self, features: AudioFeatures) -> Vectors:
         """Embed preprocessed windows (N, C, T, F) (or one (C, T, F)); one unit row each."""
-        arr = np.asarray(features, dtype=np.float32)
-        if arr.ndim == 3:
-            arr = arr[None]
+        arr = as_batch(features, 3)
         inputs = {
             "input_features": self.torch.from_numpy(np.ascontiguousarray(arr)),
             # Every window fits the model's input, so none takes the random-crop fusion path.
             "is_longer": self.torch.zeros((arr.shape[0], 1), dtype=self.torch.bool),
         }
-        with self.torch.inference_mode():
-            feats = self.model.get_audio_features(**self._to_device(inputs))
-        return _to_numpy(feats)
+        return self._features(self.model.get_audio_features, inputs)
 
     def encode_audio(
         self, clips: Sequence[NDArray[np.float32]], batch_size: int | None = None
@@ -216,19 +176,6 @@ class ClapEncoder:
         np.add.at(pooled, np.asarray(owners), np.concatenate(parts))
         return l2_normalize(pooled)
 
-    def _to_device(self, inputs: Any) -> dict[str, torch.Tensor]:
-        moved = {}
-        for key, value in dict(inputs).items():
-            value = value.to(self.device)
-            moved[key] = value.to(self.dtype) if value.is_floating_point() else value
-        return moved
-
-    def _concat(self, parts: list[Vectors]) -> Vectors:
-        if parts:
-            return np.concatenate(parts, axis=0)
-        info = getattr(self, "info", None)
-        return np.zeros((0, info.dim if info else 0), dtype=np.float32)
-
 
 def audio_preprocessing(feature_extractor: Any) -> dict[str, Any]:
     """The feature extractor's feature-deciding settings, plus how long clips are handled."""
@@ -247,11 +194,3 @@ def _text_max_length(tokenizer: Any, config: Any) -> int:
     if isinstance(limit, int) and 0 < limit < positions:
         return limit
     return positions
-
-
-def _to_numpy(feats: Any) -> Vectors:
-    """Features from ``get_*_features`` (a tensor, or an output whose pooler holds them)."""
-    import torch
-
-    tensor = feats if torch.is_tensor(feats) else feats.pooler_output
-    return l2_normalize(tensor.float().cpu().numpy())

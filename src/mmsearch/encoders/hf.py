@@ -46,25 +46,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from mmsearch._lazy import require
 from mmsearch.encoders import hub
-from mmsearch.encoders.base import (
-    EncoderInfo,
-    ImageEncoderMixin,
-    ImagePreprocessor,
-    Pixels,
-    batched,
-    pick_device,
-)
+from mmsearch.encoders.base import ImageEncoderMixin, ImagePreprocessor, Pixels
+from mmsearch.encoders.torch_util import TransformersTextMixin
 from mmsearch.errors import ModelNotFoundError
-from mmsearch.types import Vectors, l2_normalize
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
+from mmsearch.types import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -123,22 +114,26 @@ def load(
     model_id: str | None = None,
     **_: Any,
 ) -> HFEncoder:
-    """Load a transformers checkpoint from a local folder or a hub id (``org/name``).
+    """Load a transformers checkpoint from a local folder or a hub id (``org/name``)."""
+    folder, ident = resolve_folder(name, spec=spec, model_id=model_id)
+    return HFEncoder(folder, spec=spec, model_id=ident, device=device, batch_size=batch_size)
 
-    ``model_id`` overrides the recorded identity (e.g. for a copied folder whose
-    name differs from the hub id it came from).
+
+def resolve_folder(name: str, *, spec: str, model_id: str | None = None) -> tuple[Path, str]:
+    """A local folder holding the transformers checkpoint ``name`` names, and its identity.
+
+    ``name`` is a folder or a hub id (fetched into the cache, or found there when
+    offline). ``model_id`` overrides the recorded identity (e.g. for a copied
+    folder whose name differs from the hub id it came from).
     """
     folder = Path(name).expanduser()
     if folder.is_dir():
-        ident = model_id or folder_model_id(folder)
-    elif hub.is_hub_id(name):
-        folder = hub.fetch_repo(name, select_files, spec=spec)
-        ident = model_id or name
-    else:
-        raise ModelNotFoundError(
-            f"{spec!r} is neither a model folder nor a hub id of the form org/name"
-        )
-    return HFEncoder(folder, spec=spec, model_id=ident, device=device, batch_size=batch_size)
+        return folder, model_id or folder_model_id(folder)
+    if hub.is_hub_id(name):
+        return hub.fetch_repo(name, select_files, spec=spec), model_id or name
+    raise ModelNotFoundError(
+        f"{spec!r} is neither a model folder nor a hub id of the form org/name"
+    )
 
 
 def select_files(files: Sequence[str]) -> list[str]:
@@ -219,7 +214,7 @@ def unpack_naflex(pixels: Pixels) -> dict[str, np.ndarray]:
     }
 
 
-class HFEncoder(ImageEncoderMixin):
+class HFEncoder(TransformersTextMixin, ImageEncoderMixin):
     """A transformers dual encoder behind the :class:`~mmsearch.encoders.base.Encoder` contract."""
 
     def __init__(
@@ -246,50 +241,20 @@ class HFEncoder(ImageEncoderMixin):
                 f"{', '.join(sorted(FAMILIES))}"
             )
         self.family = family
-        self.device, self.dtype = pick_device(device)
-        try:
-            model = transformers.AutoModel.from_pretrained(folder)
-            self.processor = transformers.AutoProcessor.from_pretrained(folder)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(f"cannot load model {spec!r} from {folder}: {exc}") from exc
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.processor = self._load("AutoModel", "AutoProcessor", folder, spec=spec, device=device)
+        self.text_processor = self.processor
+        self.text_padding = family.padding
         self.max_length = _text_max_length(family, config)
         self.default_batch_size = batch_size or DEFAULT_BATCH_SIZE
         self._pre = HFImagePreprocessor(
             self.processor.image_processor, _class_images_kwargs(self.processor), family.naflex
         )
-        dim = int(self.encode_text(["a"]).shape[1])
-        self.info = EncoderInfo(
+        self.info = self._describe(
             spec=spec,
-            backend="hf",
             model_id=model_id,
-            dim=dim,
             preprocessing=image_preprocessing(self._pre),
-            extra={
-                "model_type": config.model_type,
-                "text_padding": family.padding,
-                "text_max_length": self.max_length,
-            },
+            model_type=config.model_type,
         )
-
-    @property
-    def dim(self) -> int:
-        return self.info.dim
-
-    def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> Vectors:
-        out: list[Vectors] = []
-        for chunk in batched(list(texts), batch_size or self.default_batch_size):
-            inputs = self.processor(
-                text=list(chunk),
-                padding=self.family.padding,
-                max_length=self.max_length,
-                truncation=True,
-                return_tensors="pt",
-            )
-            with self.torch.inference_mode():
-                feats = self.model.get_text_features(**self._to_device(inputs))
-            out.append(_to_numpy(feats))
-        return _concat(out, getattr(self, "info", None))
 
     def image_preprocessor(self) -> ImagePreprocessor:
         return self._pre
@@ -300,16 +265,7 @@ class HFEncoder(ImageEncoderMixin):
             arr = arr[None]
         inputs = unpack_naflex(arr) if self.family.naflex else {"pixel_values": arr}
         tensors = {k: self.torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
-        with self.torch.inference_mode():
-            feats = self.model.get_image_features(**self._to_device(tensors))
-        return _to_numpy(feats)
-
-    def _to_device(self, inputs: Any) -> dict[str, torch.Tensor]:
-        moved = {}
-        for key, value in dict(inputs).items():
-            value = value.to(self.device)
-            moved[key] = value.to(self.dtype) if value.is_floating_point() else value
-        return moved
+        return self._features(self.model.get_image_features, tensors)
 
 
 def _text_max_length(family: Family, config: Any) -> int:
@@ -363,17 +319,3 @@ def _resample_name(value: Any) -> Any:
         except ValueError:
             return value
     return _plain(value)
-
-
-def _to_numpy(feats: Any) -> Vectors:
-    """Features from ``get_*_features`` (a tensor, or an output whose pooler holds them)."""
-    import torch
-
-    tensor = feats if torch.is_tensor(feats) else feats.pooler_output
-    return l2_normalize(tensor.float().cpu().numpy())
-
-
-def _concat(parts: list[Vectors], info: EncoderInfo | None) -> Vectors:
-    if parts:
-        return np.concatenate(parts, axis=0)
-    return np.zeros((0, info.dim if info else 0), dtype=np.float32)

@@ -37,11 +37,11 @@ from mmsearch.encoders.base import (
     ImageEncoderMixin,
     ImagePreprocessor,
     Pixels,
-    batched,
     pick_device,
 )
+from mmsearch.encoders.torch_util import TorchEncoderMixin, as_batch, run_features
 from mmsearch.errors import ModelNotFoundError
-from mmsearch.types import Vectors, l2_normalize
+from mmsearch.types import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class OpenClipImagePreprocessor:
         return np.asarray(self._transform(image).numpy(), dtype=np.float32)
 
 
-class OpenClipEncoder(ImageEncoderMixin):
+class OpenClipEncoder(TorchEncoderMixin, ImageEncoderMixin):
     """An open_clip model behind the :class:`~mmsearch.encoders.base.Encoder` contract."""
 
     def __init__(
@@ -268,32 +268,22 @@ class OpenClipEncoder(ImageEncoderMixin):
 
     # ---- Encoder -----------------------------------------------------------------------------
 
-    @property
-    def dim(self) -> int:
-        return self.info.dim
-
     def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> Vectors:
-        out: list[Vectors] = []
-        for chunk in batched(list(texts), batch_size or self.default_batch_size):
-            tokens = self.tokenizer(list(chunk)).to(self.device)
-            with self.torch.inference_mode():
-                feats = self.model.encode_text(tokens)
-            out.append(l2_normalize(feats.float().cpu().numpy()))
-        if out:
-            return np.concatenate(out, axis=0)
-        return np.zeros((0, self.info.dim), dtype=np.float32)
+        return self._batches(
+            texts,
+            batch_size or self.default_batch_size,
+            lambda chunk: run_features(
+                self.model.encode_text, self.tokenizer(chunk).to(self.device)
+            ),
+        )
 
     def image_preprocessor(self) -> ImagePreprocessor:
         return self._pre
 
     def encode_pixels(self, pixels: Pixels) -> Vectors:
-        arr = np.asarray(pixels, dtype=np.float32)
-        if arr.ndim == 3:
-            arr = arr[None]
-        tensor = self.torch.from_numpy(np.ascontiguousarray(arr)).to(self.device, self.dtype)
-        with self.torch.inference_mode():
-            feats = self.model.encode_image(tensor)
-        return l2_normalize(feats.float().cpu().numpy())
+        arr = np.ascontiguousarray(as_batch(pixels, 3))
+        tensor = self.torch.from_numpy(arr).to(self.device, self.dtype)
+        return run_features(self.model.encode_image, tensor)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -26,19 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mmsearch._lazy import require
 from mmsearch.encoders.av_registry import resolve_model
-from mmsearch.encoders.base import EncoderInfo, batched, pick_device
-from mmsearch.errors import ModelNotFoundError
-from mmsearch.types import Vectors, l2_normalize
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
+from mmsearch.encoders.torch_util import TransformersTextMixin, as_batch
+from mmsearch.types import Vectors
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_VIDEO_BATCH_SIZE = 8
@@ -86,7 +82,7 @@ class XClipVideoPreprocessor:
         return pixels.reshape(self.num_frames, *pixels.shape[-3:])
 
 
-class XClipEncoder:
+class XClipEncoder(TransformersTextMixin):
     """A transformers X-CLIP model behind the :class:`~mmsearch.encoders.base.VideoTextEncoder` contract."""
 
     def __init__(
@@ -99,93 +95,43 @@ class XClipEncoder:
         batch_size: int | None = None,
     ) -> None:
         self.torch = require("torch")
-        transformers = require("transformers")
-        self.device, self.dtype = pick_device(device)
-        try:
-            model = transformers.XCLIPModel.from_pretrained(folder)
-            processor = transformers.AutoProcessor.from_pretrained(folder)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(f"cannot load model {spec!r} from {folder}: {exc}") from exc
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.tokenizer = processor.tokenizer
-        config = model.config
+        processor = self._load("XCLIPModel", "AutoProcessor", folder, spec=spec, device=device)
+        config = self.model.config
+        self.tokenizer = self.text_processor = processor.tokenizer
         self._pre = XClipVideoPreprocessor(
             processor.image_processor, int(config.vision_config.num_frames)
         )
         self.max_length = min(TEXT_MAX_LENGTH, int(config.text_config.max_position_embeddings))
         self.default_batch_size = batch_size or DEFAULT_BATCH_SIZE
         self.video_batch_size = batch_size or DEFAULT_VIDEO_BATCH_SIZE
-        dim = int(self.encode_text(["a"]).shape[1])
-        self.info = EncoderInfo(
+        self.info = self._describe(
             spec=spec,
-            backend="hf",
             model_id=model_id,
-            dim=dim,
             preprocessing=video_preprocessing(self._pre),
-            extra={
-                "model_type": "xclip",
-                "text": "unconditioned (get_text_features)",
-                "text_padding": "longest",
-                "text_max_length": self.max_length,
-            },
+            model_type="xclip",
+            text="unconditioned (get_text_features)",
         )
-
-    @property
-    def dim(self) -> int:
-        return self.info.dim
 
     @property
     def num_frames(self) -> int:
         return self._pre.num_frames
-
-    def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> Vectors:
-        out: list[Vectors] = []
-        for chunk in batched(list(texts), batch_size or self.default_batch_size):
-            inputs = self.tokenizer(
-                list(chunk),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            with self.torch.inference_mode():
-                feats = self.model.get_text_features(**self._to_device(inputs))
-            out.append(_to_numpy(feats))
-        return self._concat(out)
 
     def video_preprocessor(self) -> XClipVideoPreprocessor:
         return self._pre
 
     def encode_video_pixels(self, pixels: VideoPixels) -> Vectors:
         """Embed preprocessed clips (N, T, C, H, W) (or one (T, C, H, W)); one unit row each."""
-        arr = np.asarray(pixels, dtype=np.float32)
-        if arr.ndim == 4:
-            arr = arr[None]
-        tensor = self.torch.from_numpy(np.ascontiguousarray(arr))
-        with self.torch.inference_mode():
-            feats = self.model.get_video_features(**self._to_device({"pixel_values": tensor}))
-        return _to_numpy(feats)
+        tensor = self.torch.from_numpy(np.ascontiguousarray(as_batch(pixels, 4)))
+        return self._features(self.model.get_video_features, {"pixel_values": tensor})
 
     def encode_videos(
         self, clips: Sequence[Sequence[Any]], batch_size: int | None = None
     ) -> Vectors:
-        out: list[Vectors] = []
-        for chunk in batched(list(clips), batch_size or self.video_batch_size):
-            out.append(self.encode_video_pixels(np.stack([self._pre(c) for c in chunk])))
-        return self._concat(out)
-
-    def _to_device(self, inputs: Any) -> dict[str, torch.Tensor]:
-        moved = {}
-        for key, value in dict(inputs).items():
-            value = value.to(self.device)
-            moved[key] = value.to(self.dtype) if value.is_floating_point() else value
-        return moved
-
-    def _concat(self, parts: list[Vectors]) -> Vectors:
-        if parts:
-            return np.concatenate(parts, axis=0)
-        info = getattr(self, "info", None)
-        return np.zeros((0, info.dim if info else 0), dtype=np.float32)
+        return self._batches(
+            clips,
+            batch_size or self.video_batch_size,
+            lambda chunk: self.encode_video_pixels(np.stack([self._pre(c) for c in chunk])),
+        )
 
 
 def video_preprocessing(pre: XClipVideoPreprocessor) -> dict[str, Any]:
@@ -204,11 +150,3 @@ def _rgb(frame: Any) -> Any:
     if convert is not None and getattr(frame, "mode", "RGB") != "RGB":
         return convert("RGB")
     return frame
-
-
-def _to_numpy(feats: Any) -> Vectors:
-    """Features from ``get_*_features`` (a tensor, or an output whose pooler holds them)."""
-    import torch
-
-    tensor = feats if torch.is_tensor(feats) else feats.pooler_output
-    return l2_normalize(tensor.float().cpu().numpy())
