@@ -9,6 +9,7 @@ pickles into ingest worker processes.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Sequence
 
@@ -166,6 +167,8 @@ class ScriptRecognizer:
         self._next = 0
         self._sr = sample_rate
         self.calls = 0
+        self.languages: list[str | None] = []
+        self.threads_seen: list[int | None] = []
 
     @property
     def name(self) -> str:
@@ -179,6 +182,9 @@ class ScriptRecognizer:
         from mmsearch.asr.base import TranscriptSpan
 
         self.calls += 1
+        self.languages.append(language)
+        torch = sys.modules.get("torch")
+        self.threads_seen.append(torch.get_num_threads() if torch is not None else None)
         hop = self._sr // 10
         loud = [
             float(np.sqrt(np.mean(np.square(samples[i : i + hop])))) > 0.02

@@ -302,9 +302,16 @@ def test_chinese_speech_transcript_and_short_lexical_terms(tmp_path: Path) -> No
     media = tmp_path / "media"
     media.mkdir()
     make_speech(media / "zh.wav", "今天天气很好，我们去海边散步吧", voice="cmn")
+    import torch
+
     recognizer = ScriptRecognizer(["今天天气很好 我们去海边散步"])
+    threads = torch.get_num_threads()
+    opts = IngestOptions(threads=1, timed=TimedOptions(asr_language="zh"))
     with _open(tmp_path / "lib", recognizer=recognizer, asr_model="test:script") as lib:
-        assert lib.add([media]).added == 1
+        assert lib.add([media], options=opts).added == 1
+        assert recognizer.languages == ["zh"]  # the known language reached the recogniser
+        assert recognizer.threads_seen == [1]  # the model ran under the thread cap
+        assert torch.get_num_threads() == threads  # the thread cap was undone
         for query in ("海边散步", "海边"):  # a trigram match, and a two-character term
             hits = lib.search(query, mode="lexical", k=1)
             assert hits and hits[0].path.endswith("zh.wav"), query

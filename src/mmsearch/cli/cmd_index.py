@@ -27,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="decode processes (0 = in-process)")
     p.add_argument("--batch-size", type=int, default=64, help="files per commit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="cap the model's CPU threads (1 is often fastest on a machine shared with other jobs)",
+    )
     av = p.add_argument_group("video and audio")
     av.add_argument(
         "--audio-model",
@@ -57,6 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--audio-window", type=float, help="audio window seconds (default: the model's)"
     )
     av.add_argument("--audio-hop", type=float, help="seconds between windows (default: half)")
+    av.add_argument(
+        "--asr-language",
+        metavar="LANG",
+        help="spoken language (en, zh, ...) when known: skips per-window detection",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,12 +85,14 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         metadata=metadata,
         progress=not (args.no_progress or args.json) and sys.stderr.isatty(),
+        threads=args.threads,
         timed=TimedOptions(
             fps=args.fps,
             max_frames=args.max_frames,
             merge_threshold=args.merge_threshold,
             audio_window_s=args.audio_window,
             audio_hop_s=args.audio_hop,
+            asr_language=args.asr_language,
         ),
     )
     with Library.open(

@@ -61,6 +61,9 @@ class TimedOptions:
     (8 at a time here, about 1.8× faster than one call per window)."""
     min_transcribe_s: float = 0.5
     """A final stretch shorter than this is not transcribed (a codec's few-ms tail)."""
+    asr_language: str | None = None
+    """The spoken language when known ("en", "zh", ...): saves Whisper's detection pass
+    on every window; None detects it per window."""
     max_duration_s: float | None = None
     """Decode at most this much of each file (None = all of it)."""
 
@@ -301,7 +304,7 @@ class TimedIngest:
         for t0, samples in chunks:
             if len(samples) < min_samples:
                 continue
-            for span in recognizer.transcribe(samples):
+            for span in recognizer.transcribe(samples, language=self.opt.asr_language):
                 text = span.text.strip()
                 if text:
                     spans.append((t0 + span.start, t0 + span.end, text))
