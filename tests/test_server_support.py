@@ -2,7 +2,9 @@
 
 The library holds six solid-colour photos (one with a caption), a text note and
 a video of a black scene then a white one (3 s each), indexed with the exact
-ColourEncoder, so "white" finds the video's second moment at 3.0 s.
+ColourEncoder, so "white" finds the video's second moment at 3.0 s. The audio
+library adds two recordings and an audio space (the exact ToneEncoder): "880"
+finds tones.flac at 5–8 s (see ``SOUNDS``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ from fastapi import FastAPI
 
 from mmsearch.library import Library
 
-from fakes import ColourEncoder, solid
-from media_gen import make_video
+from fakes import ColourEncoder, ToneEncoder, solid
+from media_gen import Sound, make_audio, make_video
 
 PHOTOS = ("red", "green", "blue", "yellow", "purple", "orange")
+SOUNDS: dict[str, list[tuple[Sound, float]]] = {
+    "tones.flac": [(440.0, 3.0), ("silence", 2.0), (880.0, 3.0)],
+    "hum.ogg": [(1320.0, 3.0), ("noise", 3.0)],
+}
+"""Recordings of the audio library: (tone in Hz, "silence" or "noise"; seconds) in order."""
 
 
 def build_media(root: Path) -> Path:
@@ -42,6 +49,20 @@ def build_library(tmp: Path) -> tuple[Path, Path]:
     media = build_media(tmp / "media")
     lib_dir = tmp / "lib"
     with Library.open(lib_dir, encoder=ColourEncoder()) as lib:
+        report = lib.add([media], workers=0)
+    assert report.failed == 0, report.failures
+    return lib_dir, media
+
+
+def build_audio_library(tmp: Path) -> tuple[Path, Path]:
+    """(library folder, media folder): the photos, note and video plus ``SOUNDS`` under
+    ``sounds/``, indexed with an audio space."""
+    media = build_media(tmp / "media")
+    (media / "sounds").mkdir()
+    for name, parts in SOUNDS.items():
+        make_audio(media / "sounds" / name, parts)
+    lib_dir = tmp / "lib"
+    with Library.open(lib_dir, encoder=ColourEncoder(), audio_encoder=ToneEncoder()) as lib:
         report = lib.add([media], workers=0)
     assert report.failed == 0, report.failures
     return lib_dir, media

@@ -246,6 +246,8 @@ def test_video_with_no_picture_is_indexed_as_sound(tmp_path: Path) -> None:
         assert report.added == 1, report.to_dict()
         hit = lib.search("660", k=1)[0]
         assert hit.path.endswith("radio.mp4") and hit.modality == "audio"
+        assert hit.metadata["item_modality"] == "audio"  # what it holds, not its container
+        assert [h.path for h in lib.search("660", filters={"type": "audio"})] == [hit.path]
 
 
 def test_cli_index_and_search_video_json(

@@ -255,7 +255,7 @@ class Ingestor:
             meta["warnings"] = result.warnings
         item = NewItem(
             path=d.path,
-            modality=d.modality,
+            modality=result.modality or d.modality,
             size=d.size,
             mtime=p.stat_mtime,
             content_hash=p.content_hash,

@@ -75,6 +75,9 @@ class TimedResult:
     warnings: list[str] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
+    modality: str | None = None
+    """What the file turned out to hold, when it differs from its container's kind
+    (an .mp4 with sound only is an audio item)."""
 
 
 @dataclass
@@ -163,7 +166,7 @@ class TimedIngest:
         from mmsearch.media.audio import probe_audio
 
         probe = probe_audio(path)
-        out = TimedResult()
+        out = TimedResult(modality="audio")
         out.segments = self._audio(path, out.warnings)
         out.meta = {
             "duration": round(float(probe.duration or self._audio_end), 3),

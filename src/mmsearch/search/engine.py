@@ -216,7 +216,13 @@ def _fuse(lists: list[list[_Group]]) -> list[_Group]:
         m.score = float(fused[m.item_id])
         m.signals["rrf"] = m.score
         del m.signals["best_rank"]
-    return sorted(merged.values(), key=lambda g: -g.score)
+    # Equal fused scores (each first in its own list, say) are ordered by the best
+    # cosine behind them: a near-perfect match beats another list's weak first place.
+    return sorted(merged.values(), key=lambda g: (-g.score, -_best_cosine(g.signals)))
+
+
+def _best_cosine(signals: dict[str, float]) -> float:
+    return max((v for k, v in signals.items() if k.endswith("_cosine")), default=0.0)
 
 
 def _missing_space_hint(kinds: list[str]) -> str:

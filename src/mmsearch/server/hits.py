@@ -4,7 +4,8 @@ URLs are relative to the server root: ``/api/media/{item}`` (the original, with
 HTTP range support), ``/api/thumbs/items/{item}`` (photos: scaled on the fly;
 videos: their first keyframe) and ``/api/thumbs/segments/{segment}`` (the
 keyframe of a video moment). A time-coded segment also carries ``play_from``:
-the start of its best-matching part, where a player should seek to.
+the start of its best-matching part, where a player should seek to. A video item
+without a picture size (an ``.mp4`` holding only sound) has no thumbnails.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from mmsearch.library import Library
 from mmsearch.store.rows import ItemRow, SegmentRow
 from mmsearch.types import Hit
 
-THUMBNAILED = ("image", "video")
-
 
 def media_url(item_id: int) -> str:
     return f"/api/media/{item_id}"
 
 
-def item_thumb_url(item_id: int, modality: str) -> str | None:
-    return f"/api/thumbs/items/{item_id}" if modality in THUMBNAILED else None
+def pictured(modality: str, width: Any) -> bool:
+    """Whether an item has pictures to thumbnail: a photo, or a video with a video track."""
+    return modality == "image" or (modality == "video" and bool(width))
+
+
+def item_thumb_url(item_id: int, has_pictures: bool) -> str | None:
+    return f"/api/thumbs/items/{item_id}" if has_pictures else None
 
 
 def segment_thumb_url(segment_id: int) -> str:
@@ -47,7 +51,8 @@ def hit_json(hit: Hit, rows: dict[int, SegmentRow]) -> dict[str, Any]:
     d["item_modality"] = kind
     d["name"] = display_name(hit.path)
     d["media_url"] = media_url(hit.item_id)
-    d["thumbnail_url"] = item_thumb_url(hit.item_id, kind)
+    keyframes = pictured(kind, hit.metadata.get("width"))
+    d["thumbnail_url"] = item_thumb_url(hit.item_id, keyframes)
     for seg in d["segments"]:
         if seg.get("t_start") is None:
             continue
@@ -55,7 +60,7 @@ def hit_json(hit: Hit, rows: dict[int, SegmentRow]) -> dict[str, Any]:
         # A moment may span several merged segments; play from the best one's start.
         start = own.t_start if own is not None and own.t_start is not None else seg["t_start"]
         seg["play_from"] = round(float(start), 3)
-        if kind == "video":
+        if kind == "video" and keyframes:
             seg["thumbnail_url"] = segment_thumb_url(seg["segment_id"])
     if d["segments"] and "thumbnail_url" in d["segments"][0]:
         d["thumbnail_url"] = d["segments"][0]["thumbnail_url"]
@@ -77,11 +82,11 @@ def item_json(item: ItemRow, fields: dict[str, Any]) -> dict[str, Any]:
         "meta": item.meta,
         "fields": fields,
         "media_url": media_url(item.id),
-        "thumbnail_url": item_thumb_url(item.id, item.modality),
+        "thumbnail_url": item_thumb_url(item.id, pictured(item.modality, item.width)),
     }
 
 
-def segment_json(seg: SegmentRow, item_modality: str, text_limit: int = 500) -> dict[str, Any]:
+def segment_json(seg: SegmentRow, item: ItemRow, text_limit: int = 500) -> dict[str, Any]:
     out: dict[str, Any] = {
         "segment_id": seg.id,
         "modality": seg.modality,
@@ -91,6 +96,6 @@ def segment_json(seg: SegmentRow, item_modality: str, text_limit: int = 500) -> 
     }
     if seg.text:
         out["text"] = seg.text[:text_limit] + ("…" if len(seg.text) > text_limit else "")
-    if item_modality == "video" and seg.t_start is not None:
+    if seg.t_start is not None and pictured(item.modality, item.width):
         out["thumbnail_url"] = segment_thumb_url(seg.id)
     return out

@@ -27,7 +27,7 @@ from mmsearch.errors import QueryError
 from mmsearch.library import Library
 from mmsearch.search.query import QueryPart
 from mmsearch.server.errors import NotFound
-from mmsearch.server.hits import item_thumb_url, media_url
+from mmsearch.server.hits import item_thumb_url, media_url, pictured
 from mmsearch.server.query import PartBuilder, decode_base64, query_kind
 from mmsearch.server.routes_search import limits
 from mmsearch.server.state import AppState, State
@@ -148,7 +148,7 @@ def _columns(lib: Library, item: ItemRow, base: str, hit: Hit | None = None) -> 
     caption = _caption(lib, item, hit)
     if caption:
         cols["caption"] = caption
-    thumb = item_thumb_url(item.id, item.modality)
+    thumb = item_thumb_url(item.id, pictured(item.modality, item.width))
     if thumb:
         cols["thumbnail_url"] = base + thumb
     return cols

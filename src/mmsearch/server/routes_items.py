@@ -78,9 +78,7 @@ def get_item(item_id: int, state: State) -> dict[str, Any]:
     with state.readers().library() as lib:
         item = _find_item(lib, item_id)
         out = item_json(item, lib.catalog.item_fields(item_id))
-        out["segments"] = [
-            segment_json(s, item.modality) for s in lib.catalog.item_segments(item_id)
-        ]
+        out["segments"] = [segment_json(s, item) for s in lib.catalog.item_segments(item_id)]
     return out
 
 

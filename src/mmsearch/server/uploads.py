@@ -3,7 +3,8 @@
 Every upload is checked before anything else sees it: its type is sniffed from
 its bytes, an image's header must show at most ``max_pixels`` (decompression
 bombs never get decoded), and a video's or recording's duration must be within
-the limit. Refusals raise :class:`UploadRejected` with the HTTP status to answer
+the limit. A video container holding only sound (an ``.mp4`` voice memo, a
+nameless Matroska file) is a recording, as ingest takes it. Refusals raise :class:`UploadRejected` with the HTTP status to answer
 (413 for bytes over the limit, 415 for types not indexed, 422 for the rest)
 and a message for people.
 """
@@ -90,21 +91,29 @@ def check_media(
 
             probe_image(path, max_pixels=max_pixels)
         elif modality in ("video", "audio"):
-            _check_duration(path, modality, max_duration_s, name)
+            modality, duration = _probe_timed(path, modality)
+            _check_duration(duration, modality, max_duration_s, name)
     except DecodeError as exc:
         raise UploadRejected(422, f"{name}: {exc.reason}") from exc
     return modality
 
 
-def _check_duration(path: Path, modality: str, limit: float, name: str) -> None:
+def _probe_timed(path: Path, modality: str) -> tuple[str, float | None]:
+    """(modality, duration) of a video or recording; a video without a video track is
+    probed as a recording."""
     if modality == "video":
-        from mmsearch.media.video import probe_video
+        from mmsearch.media.video import NoVideoStreamError, probe_video
 
-        duration = probe_video(path).duration
-    else:
-        from mmsearch.media.audio import probe_audio
+        try:
+            return modality, probe_video(path).duration
+        except NoVideoStreamError:
+            pass  # sound only: ingest and search take it as audio
+    from mmsearch.media.audio import probe_audio
 
-        duration = probe_audio(path).duration
+    return "audio", probe_audio(path).duration
+
+
+def _check_duration(duration: float | None, modality: str, limit: float, name: str) -> None:
     if duration is not None and duration > limit:
         raise UploadRejected(
             422, f"{name}: {modality} too long ({duration:.0f} s > limit of {limit:.0f} s)"

@@ -150,7 +150,7 @@
     const timed = hit.play_from !== null && hit.play_from !== undefined;
     const thumb = hit.thumbnail_url
       ? el("img", { src: hit.thumbnail_url + "?size=256", alt: hit.name, loading: "lazy", decoding: "async" })
-      : el("div", { className: "glyph glyph-" + kind, "aria-hidden": "true", text: kind === "audio" ? "♪" : "¶" });
+      : el("div", { className: "glyph glyph-" + kind, "aria-hidden": "true", text: kind === "text" ? "¶" : "♪" });
     const badges = el("div", { className: "badges" }, [
       el("span", { className: "badge kind-" + kind, text: kindLabel(kind) }),
       timed && seg.t_end !== undefined ? el("span", { className: "badge time", text: fmtTime(seg.t_start) + "–" + fmtTime(seg.t_end) }) : null,
