@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from bench_encode import loadavg, machine, run_and_report  # noqa: E402
 from bench_video_ingest import (  # noqa: E402
@@ -78,6 +79,8 @@ from bench_video_ingest import (  # noqa: E402
     stored_segments,
     timed_rounds,
 )
+
+from tiny_av_models import whisper_special_tokens  # noqa: E402
 
 CACHE = Path(__file__).parent / ".cache"
 RESULTS = Path(__file__).parent / "results" / "audio-ingest.md"
@@ -278,16 +281,7 @@ def whisper_languages() -> list[str]:
 
 def whisper_specials() -> list[str]:
     """The special tokens after <|endoftext|>, in whisper-base's order."""
-    return [
-        "<|startoftranscript|>",
-        *[f"<|{code}|>" for code in whisper_languages()],
-        "<|translate|>",
-        "<|transcribe|>",
-        "<|startoflm|>",
-        "<|startofprev|>",
-        "<|nospeech|>",
-        "<|notimestamps|>",
-    ]
+    return whisper_special_tokens(whisper_languages())[1:]
 
 
 def build_whisper(folder: Path) -> None:

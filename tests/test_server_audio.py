@@ -15,9 +15,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from scipy.io import wavfile
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -26,10 +23,9 @@ from selenium.webdriver.support.ui import Select
 from mmsearch.media.audio import load_audio
 from mmsearch.server import create_app
 from test_server_browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
-    FLAGS,
     card_names,
+    chromium,
+    fresh_page,
     renders,
     search_for,
     wait,
@@ -222,23 +218,13 @@ def site(built: tuple[Path, Path]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
 def page(site: str, browser: WebDriver) -> WebDriver:
-    browser.get(site + "/")
-    browser.execute_script("localStorage.clear()")
-    browser.get(site + "/")
-    return browser
+    return fresh_page(site, browser)
 
 
 def audio_card(driver: WebDriver, name: str):  # type: ignore[no-untyped-def]

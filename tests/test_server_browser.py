@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
+@contextmanager
+def chromium() -> Iterator[WebDriver]:
+    """Debian's headless Chromium through its own chromedriver (no browser download)."""
     options = Options()
     options.binary_location = CHROMIUM
     for flag in FLAGS:
@@ -60,12 +62,23 @@ def browser() -> Iterator[WebDriver]:
         driver.quit()
 
 
-@pytest.fixture
-def page(site: str, browser: WebDriver) -> WebDriver:
+def fresh_page(site: str, browser: WebDriver) -> WebDriver:
+    """The page at ``site`` with nothing remembered from an earlier test."""
     browser.get(site + "/")
     browser.execute_script("localStorage.clear()")
     browser.get(site + "/")
     return browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.fixture
+def page(site: str, browser: WebDriver) -> WebDriver:
+    return fresh_page(site, browser)
 
 
 def wait(driver: WebDriver, condition, timeout: float = 10):  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,14 +196,17 @@ def make_tiny_xclip(
 # ---- Whisper ----------------------------------------------------------------------------------
 
 
-def whisper_special_tokens() -> list[str]:
-    """Whisper's special tokens in their real order (the language tags follow <|startoftranscript|>)."""
-    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+def whisper_special_tokens(languages: Sequence[str] | None = None) -> list[str]:
+    """Whisper's special tokens in their real order (the language tags follow
+    <|startoftranscript|>); ``languages`` defaults to every language transformers knows."""
+    if languages is None:
+        from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
+        languages = list(LANGUAGES)
     return [
         "<|endoftext|>",
         "<|startoftranscript|>",
-        *[f"<|{code}|>" for code in LANGUAGES],
+        *[f"<|{code}|>" for code in languages],
         "<|translate|>",
         "<|transcribe|>",
         "<|startoflm|>",

@@ -230,17 +230,16 @@ class Library:
             pending = int(self.catalog.get_meta(REEMBED_META_KEY) or 0)
             if encoder is None:
                 encoder = load_encoder(model or main.spec, **encoder_options)
-            if encoder.info.fingerprint != main.row["fingerprint"] or not pending:
-                if encoder.info.fingerprint == main.row["fingerprint"] and not pending:
-                    log.info("re-embedding with the same model")
+            resuming = pending and encoder.info.fingerprint == main.row["fingerprint"]
+            if not resuming:
                 pending = self.catalog.max_item_id()
                 self.catalog.set_meta(REEMBED_META_KEY, str(pending))
                 info = encoder.info
                 self.catalog.replace_space_model(
                     MAIN, info.spec, info.fingerprint, info.dim, info.to_dict()
                 )
+            # The engine shares this dict, so it searches the new space from here on.
             self.spaces[MAIN] = _reopened(self.catalog, self.folder, main, encoder)
-            self.engine.spaces = self.spaces
             paths = [item.path for item in self.catalog.iter_items() if item.id <= pending]
             opt = options or IngestOptions()
             opt.redo_upto = pending

@@ -86,7 +86,7 @@ class Space:
             return np.asarray(part.value).reshape(-1).shape[0] == self.dim
         if part.kind == "item":
             assert self.catalog is not None
-            return len(self.catalog.item_vectors(int(part.value), self.id)) > 0
+            return self.catalog.item_has_vectors(int(part.value), self.id)
         return part.kind in _EMBEDS[self.name]
 
     def embed(self, part: QueryPart) -> Vectors:

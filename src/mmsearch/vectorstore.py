@@ -70,6 +70,10 @@ class VectorStore:
                 found.append((int(m["seq"]), p))
         return sorted(found, reverse=True)
 
+    def _newest_seq(self, modality: str) -> int:
+        saved = self._saved(modality)
+        return saved[0][0] if saved else -1
+
     def _load(self, modality: str) -> _Entry:
         for seq, path in self._saved(modality):
             try:
@@ -108,10 +112,10 @@ class VectorStore:
         last = self.catalog.last_seq()
         if last <= entry.seq:
             return
-        saved = self._saved(modality)
-        if saved and saved[0][0] > entry.seq and not entry.dirty:
-            # Another process checkpointed past us and may have trimmed the journal we
-            # would replay: start again from its file, then replay what follows it.
+        # Another process may have checkpointed past us and trimmed the journal we would
+        # replay: then start again from its file and replay what follows it. (An index
+        # with changes of its own is this process's: it is the writer, nobody trims past it.)
+        if not entry.dirty and self._newest_seq(modality) > entry.seq:
             fresh = self._load(modality)
             entry.index, entry.seq, entry.dirty = fresh.index, fresh.seq, fresh.dirty
         removed, added = self.catalog.changes_since(self.space_id, modality, entry.seq)

@@ -27,7 +27,14 @@ from mmsearch._iter import chunked
 from mmsearch.encoders.base import Encoder
 from mmsearch.errors import DecodeError
 from mmsearch.ingest.plan import Planned, plan_file
-from mmsearch.ingest.prepare import Prepared, PrepareFailed, Task, init_worker, prepare
+from mmsearch.ingest.prepare import (
+    Prepared,
+    PrepareFailed,
+    Task,
+    failure_of,
+    init_worker,
+    prepare,
+)
 from mmsearch.ingest.report import IngestReport
 from mmsearch.ingest.timed import TimedIngest, TimedOptions, TimedResult
 from mmsearch.media._io import os_error_reason
@@ -229,18 +236,10 @@ class Ingestor:
         d = p.file
         try:
             result = self._decode_timed(d)
-        except DecodeError as exc:
-            self._fail(p, "decode", exc.reason, report)
-            return
-        except MemoryError:
-            self._fail(p, "decode", "out of memory while decoding", report)
-            return
-        except OSError as exc:
-            self._fail(p, "read", os_error_reason(exc), report)
-            return
-        except Exception as exc:  # a decoder bug must not end the run; record it
-            log.exception("decoding %s failed", d.path)
-            self._fail(p, "decode", f"{type(exc).__name__}: {exc}", report)
+        except Exception as exc:  # bad input, or a decoder bug: recorded, never the end of a run
+            if not isinstance(exc, (DecodeError, MemoryError, OSError)):
+                log.exception("decoding %s failed", d.path)
+            self._fail(p, *failure_of(exc), report)
             return
         meta: dict[str, Any] = dict(result.meta)
         side: dict[str, Any] = {}
@@ -286,6 +285,7 @@ class Ingestor:
             raise
 
     def _fail(self, p: Planned, stage: str, reason: str, report: IngestReport) -> None:
+        """Record a file that could not be indexed (in the catalog and the report)."""
         self.catalog.record_failure(p.file.path, stage, reason, p.file.size, p.stat_mtime)
         report.fail(p.file.path, stage, reason)
 
@@ -323,11 +323,7 @@ class Ingestor:
         ok = [b for b in batch if isinstance(b, Prepared)]
         for b in batch:
             if isinstance(b, PrepareFailed):
-                p = by_path[b.task.path]
-                self.catalog.record_failure(
-                    b.task.path, b.stage, b.reason, p.file.size, p.stat_mtime
-                )
-                report.fail(b.task.path, b.stage, b.reason)
+                self._fail(by_path[b.task.path], b.stage, b.reason, report)
         if not ok:
             return
         items = self._encode(ok, by_path)

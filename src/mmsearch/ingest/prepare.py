@@ -74,14 +74,19 @@ def prepare(task: Task) -> Prepared | PrepareFailed:
         else:
             return PrepareFailed(task, "decode", f"unsupported modality {task.modality}")
         return out
-    except DecodeError as exc:
-        return PrepareFailed(task, "decode", exc.reason)
-    except MemoryError:
-        return PrepareFailed(task, "decode", "out of memory while decoding")
-    except OSError as exc:
-        return PrepareFailed(task, "read", os_error_reason(exc))
-    except Exception as exc:  # a decoder bug must not end the run; record it
-        return PrepareFailed(task, "decode", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # bad input, or a decoder bug: recorded, never the end of a run
+        return PrepareFailed(task, *failure_of(exc))
+
+
+def failure_of(exc: BaseException) -> tuple[str, str]:
+    """(stage, reason) to record for an exception met while decoding one file."""
+    if isinstance(exc, DecodeError):
+        return "decode", exc.reason
+    if isinstance(exc, MemoryError):
+        return "decode", "out of memory while decoding"
+    if isinstance(exc, OSError):
+        return "read", os_error_reason(exc)
+    return "decode", f"{type(exc).__name__}: {exc}"
 
 
 def _prepare_image(task: Task, out: Prepared) -> None:

@@ -136,7 +136,7 @@ class TimedIngest:
         )
         probe = frames.probe
         out = TimedResult(width=probe.width, height=probe.height)
-        frame_segs, pooled, end = self._frames(frames)
+        frame_segs, pooled, end, sampled = self._frames(frames)
         out.warnings += frames.warnings
         if not frame_segs:
             raise DecodeError("no frames could be decoded")
@@ -146,14 +146,14 @@ class TimedIngest:
         out.segments += self._subtitles(path, subtitle_paths, out.warnings)
         if probe.has_audio and self.can_index_audio():
             try:
-                out.segments += self._audio(path, out.warnings)
+                out.segments += self._audio(path, out.warnings)[0]
             except DecodeError as exc:
                 out.warnings.append(f"sound track ignored: {exc.reason}")
         out.meta = {
             "duration": round(float(duration), 3),
             "fps": probe.fps,
             "codec": probe.codec,
-            "frames_sampled": self._sampled,
+            "frames_sampled": sampled,
         }
         return out
 
@@ -167,9 +167,9 @@ class TimedIngest:
 
         probe = probe_audio(path)
         out = TimedResult(modality="audio")
-        out.segments = self._audio(path, out.warnings)
+        out.segments, decoded = self._audio(path, out.warnings)
         out.meta = {
-            "duration": round(float(probe.duration or self._audio_end), 3),
+            "duration": round(float(probe.duration or decoded), 3),
             "sample_rate": probe.sample_rate,
             "channels": probe.channels,
             "codec": probe.codec,
@@ -179,7 +179,8 @@ class TimedIngest:
         return out
 
     # -- video frames --------------------------------------------------------------------
-    def _frames(self, frames: Iterable[Any]) -> tuple[list[NewSegment], Vectors, float]:
+    def _frames(self, frames: Iterable[Any]) -> tuple[list[NewSegment], Vectors, float, int]:
+        """(frame segments, pooled vector, end time, frames sampled) of a video."""
         from mmsearch.media.thumbs import make_thumbnail
 
         pre = self.image_encoder.image_preprocessor()
@@ -188,7 +189,7 @@ class TimedIngest:
         total = np.zeros(self.image_encoder.dim, dtype=np.float64)
         weight = 0.0
         clip = _ClipWindows(self.video_encoder, self.video_space_id)
-        self._sampled = 0
+        sampled = 0
         last_t = 0.0
 
         def prepared() -> Iterator[tuple[list[Any], np.ndarray]]:
@@ -197,7 +198,7 @@ class TimedIngest:
 
         for batch, pixels in _read_ahead(prepared(), depth=2):
             vecs = self.image_encoder.encode_pixels(pixels)
-            self._sampled += len(batch)
+            sampled += len(batch)
             for f, vec in zip(batch, vecs, strict=True):
                 clip.add(f.t, f.image)
                 if run is not None and (
@@ -223,7 +224,7 @@ class TimedIngest:
             segs.append(seg)
         segs += clip.finish(end)
         pooled = l2_normalize(total.astype(np.float32))[0] if weight > 0 else total
-        return segs, pooled.astype(np.float32), end
+        return segs, pooled.astype(np.float32), end, sampled
 
     # -- subtitles -----------------------------------------------------------------------
     def _subtitles(
@@ -256,17 +257,21 @@ class TimedIngest:
         return segs
 
     # -- sound -----------------------------------------------------------------------------
-    def _audio(self, path: str, warnings: list[str]) -> list[NewSegment]:
+    def _audio(self, path: str, warnings: list[str]) -> tuple[list[NewSegment], float]:
+        """(segments of the sound, seconds of it decoded)."""
         segs: list[NewSegment] = []
-        self._audio_end = 0.0
+        decoded = 0.0
         if self.audio_encoder is not None:
-            segs += self._audio_windows(path, warnings)
+            windows, decoded = self._audio_windows(path, warnings)
+            segs += windows
         recognizer = self._recognizer()
         if recognizer is not None:
-            segs += self._transcript(path, recognizer, warnings)
-        return segs
+            spans, heard = self._transcript(path, recognizer, warnings)
+            segs += spans
+            decoded = max(decoded, heard)
+        return segs, decoded
 
-    def _audio_windows(self, path: str, warnings: list[str]) -> list[NewSegment]:
+    def _audio_windows(self, path: str, warnings: list[str]) -> tuple[list[NewSegment], float]:
         from mmsearch.media.audio import AudioChunks, windows
 
         enc = self.audio_encoder
@@ -290,10 +295,11 @@ class TimedIngest:
                     )
                 )
         warnings += chunks.warnings
-        self._audio_end = max(self._audio_end, float(chunks.duration_decoded))
-        return segs
+        return segs, float(chunks.duration_decoded)
 
-    def _transcript(self, path: str, recognizer: Any, warnings: list[str]) -> list[NewSegment]:
+    def _transcript(
+        self, path: str, recognizer: Any, warnings: list[str]
+    ) -> tuple[list[NewSegment], float]:
         from mmsearch.media.audio import AudioChunks
 
         chunks = AudioChunks(
@@ -312,8 +318,7 @@ class TimedIngest:
                 if text:
                     spans.append((t0 + span.start, t0 + span.end, text))
         warnings += chunks.warnings
-        self._audio_end = max(self._audio_end, float(chunks.duration_decoded))
-        return self._text_segments("transcript", spans)
+        return self._text_segments("transcript", spans), float(chunks.duration_decoded)
 
 
 class _ClipWindows:

@@ -287,6 +287,14 @@ class Catalog:
             return np.zeros((0, dim), dtype=np.float32)
         return np.stack([found[int(v)] for v in vector_ids])
 
+    def item_has_vectors(self, item_id: int, space_id: int) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM segments s JOIN vectors v ON v.segment_id = s.id"
+            " WHERE s.item_id = ? AND v.space_id = ? LIMIT 1",
+            (item_id, space_id),
+        ).fetchone()
+        return row is not None
+
     def item_vectors(self, item_id: int, space_id: int) -> Vectors:
         rows = self.conn.execute(
             "SELECT v.vec FROM vectors v JOIN segments s ON s.id = v.segment_id"
