@@ -3,7 +3,7 @@
 (a) The loss over features gathered from both processes equals the one-process loss on
 the full batch, and the gradients reaching each process's own features are those of
 the full-batch loss (times the world size, which DDP's gradient average divides out).
-(b) ``torchrun --nproc_per_node=2 -m mmsearch.train.trainer`` gives the same weights as
+(b) ``torchrun --nproc_per_node=2 -m mmsearch.train`` gives the same weights as
 one process with twice the batch.
 """
 
@@ -112,7 +112,7 @@ def test_torchrun_two_processes_train_like_one(tmp_path: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "mmsearch.train.trainer", *common, "--batch-size", "8", "--out",
+         "-m", "mmsearch.train", *common, "--batch-size", "8", "--out",
          str(tmp_path / "two")],  # fmt: skip
         env=env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip

@@ -17,7 +17,8 @@ import torch
 from mmsearch.train import methods
 from mmsearch.train.config import TrainingError
 from mmsearch.train.model import ContrastiveModel
-from mmsearch.train.towers import Towers, load_towers
+from mmsearch.train.towers import load_towers
+from mmsearch.train.towers_base import Towers
 
 from tiny_models import make_tiny_hf_clip, make_tiny_openclip
 from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)

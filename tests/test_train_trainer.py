@@ -24,7 +24,8 @@ from mmsearch.train.config import TrainConfig
 from mmsearch.train.data import Batch
 from mmsearch.train.distributed import DistEnv
 from mmsearch.train.loop import Run
-from mmsearch.train.trainer import TrainResult, train
+from mmsearch.train.result import TrainResult
+from mmsearch.train.trainer import train
 
 from tiny_models import make_tiny_hf_clip, make_tiny_openclip
 from torch_threads import one_torch_thread  # noqa: F401 (autouse: one torch thread)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mmsearch.train.config import TrainingError
-from mmsearch.train.towers import get_path
+from mmsearch.train.towers_base import get_path
 
 
 class ResidualAdapter(nn.Module):

@@ -23,8 +23,10 @@ from mmsearch.train.distributed import DistEnv
 from mmsearch.train.export import export_model
 from mmsearch.train.losses import clip_loss, pair_positives, siglip_loss
 from mmsearch.train.model import ContrastiveModel
-from mmsearch.train.towers import clamp_scale, load_towers
-from mmsearch.train.trainer import EpochCallback, TrainResult, lr_at, micro_batches
+from mmsearch.train.result import EpochCallback, TrainResult
+from mmsearch.train.schedule import lr_at, micro_batches
+from mmsearch.train.towers import load_towers
+from mmsearch.train.towers_base import clamp_scale
 from mmsearch.train.validate import PairEmbedder, val_score
 
 log = logging.getLogger("mmsearch.train")

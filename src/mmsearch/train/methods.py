@@ -28,7 +28,7 @@ import torch
 from mmsearch.train.adapters import ResidualAdapter, fold, projection_dim
 from mmsearch.train.config import TrainingError
 from mmsearch.train.model import ContrastiveModel
-from mmsearch.train.towers import Towers
+from mmsearch.train.towers_base import Towers
 
 log = logging.getLogger(__name__)
 

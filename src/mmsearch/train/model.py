@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmsearch.train.adapters import ResidualAdapter
-from mmsearch.train.towers import Parts, Towers, get_path, scale_value
+from mmsearch.train.towers_base import Parts, Towers, get_path, scale_value
 
 SIGLIP_BIAS_INIT = -10.0
 

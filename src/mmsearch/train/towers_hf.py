@@ -15,7 +15,7 @@ from typing import Any
 from mmsearch._lazy import require
 from mmsearch.encoders.base import EncoderInfo
 from mmsearch.train.config import TrainingError
-from mmsearch.train.towers import LoadedTowers, Parts
+from mmsearch.train.towers_base import LoadedTowers, Parts
 
 _CLIP_LIKE = Parts(
     image=("vision_model", "visual_projection"),
@@ -74,7 +74,7 @@ def _features(out: Any) -> Any:
 
 
 class HFTowers(LoadedTowers):
-    """:class:`~mmsearch.train.towers.Towers` of an :class:`~mmsearch.encoders.hf.HFEncoder`."""
+    """:class:`~mmsearch.train.towers_base.Towers` of an :class:`~mmsearch.encoders.hf.HFEncoder`."""
 
     backend = "hf"
 

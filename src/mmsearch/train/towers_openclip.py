@@ -18,7 +18,7 @@ from typing import Any
 from mmsearch._lazy import require
 from mmsearch.encoders.base import EncoderInfo
 from mmsearch.train.config import TrainingError
-from mmsearch.train.towers import LoadedTowers, Parts, get_path
+from mmsearch.train.towers_base import LoadedTowers, Parts, get_path
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -66,7 +66,7 @@ def parts_of(model: Any) -> Parts:
 
 
 class OpenClipTowers(LoadedTowers):
-    """:class:`~mmsearch.train.towers.Towers` of an :class:`~mmsearch.encoders.openclip.OpenClipEncoder`."""
+    """:class:`~mmsearch.train.towers_base.Towers` of an :class:`~mmsearch.encoders.openclip.OpenClipEncoder`."""
 
     backend = "openclip"
 

@@ -27,7 +27,7 @@ from mmsearch.encoders.tiny import (
     split_words,
 )
 from mmsearch.train.config import TrainingError
-from mmsearch.train.towers import Parts, linear_targets
+from mmsearch.train.towers_base import Parts, linear_targets
 
 SCRATCH_SIZES: dict[str, TinyConfig] = {
     "tiny": TinyConfig(
@@ -57,7 +57,7 @@ class TinyTextTokenizer:
 
 
 class TinyTowers:
-    """:class:`~mmsearch.train.towers.Towers` of a ``TinyClip`` module."""
+    """:class:`~mmsearch.train.towers_base.Towers` of a ``TinyClip`` module."""
 
     backend = "tiny"
 

@@ -23,39 +23,20 @@ Details that matter:
 * **Mixed precision** on CUDA: bf16 autocast when the GPU has it, else fp16 with a
   gradient scaler; the loss itself is computed in float32.
 
-Run it under torchrun as ``torchrun --nproc_per_node=N -m mmsearch.train.trainer
---data ... --base ... --out ...`` (the arguments of ``mmsearch train``).
+Run it as an application (the arguments of ``mmsearch train``)::
+
+    python -m mmsearch.train --data ... --base ... --out ...
+    torchrun --nproc_per_node=N -m mmsearch.train --data ... --base ... --out ...
+
+(``python -m mmsearch.train.trainer`` still runs the same entry point.)
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from mmsearch.train.config import TrainConfig, TrainingError
-
-log = logging.getLogger(__name__)
-
-EpochCallback = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class TrainResult:
-    """What a run produced: the model folder, its card, the best validation metrics."""
-
-    out: Path
-    card: dict[str, Any]
-    metrics: dict[str, float]
-    history: list[dict[str, Any]] = field(default_factory=list)
-    epochs: int = 0
-    steps: int = 0
-    stopped_early: bool = False
-    seconds: float = 0.0
+from mmsearch.train.config import TrainConfig
+from mmsearch.train.result import EpochCallback, TrainResult
 
 
 def train(config: TrainConfig, *, on_epoch_end: EpochCallback | None = None) -> TrainResult:
@@ -81,38 +62,9 @@ def train(config: TrainConfig, *, on_epoch_end: EpochCallback | None = None) -> 
         torch.set_num_threads(threads)
 
 
-def lr_at(step: int, total: int, base_lr: float, warmup: int, min_ratio: float) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to ``base_lr * min_ratio``."""
-    if step < warmup:
-        return base_lr * (step + 1) / warmup
-    span = max(1, total - warmup)
-    progress = min(1.0, (step - warmup) / span)
-    floor = base_lr * min_ratio
-    return floor + (base_lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def micro_batches(make_iter: Callable[[int], Iterator[Any]], count: int) -> Iterator[Any]:
-    """Exactly ``count`` items: an iterable source restarted (pass 1, 2, ...) if it runs dry."""
-    produced, attempt = 0, 0
-    while produced < count:
-        empty = True
-        for item in make_iter(attempt):
-            empty = False
-            yield item
-            produced += 1
-            if produced >= count:
-                return
-        if empty:
-            raise TrainingError("the training data produced no batch")
-        attempt += 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m mmsearch.train.trainer`` (e.g. under torchrun): ``mmsearch train``'s arguments."""
-    from mmsearch.cli.cmd_train import main as cli_main
-
-    return cli_main(argv)
-
-
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    # The application is the package's __main__; run it rather than import it, so that
+    # this module (which it imports for ``train``) does not import it back.
+    import runpy
+
+    runpy.run_module("mmsearch.train", run_name="__main__", alter_sys=True)

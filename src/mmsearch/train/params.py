@@ -1,0 +1,104 @@
+"""The training application's arguments: the parser and the ``TrainConfig`` they make.
+
+Shared by ``python -m mmsearch.train`` (torchrun's entry) and ``mmsearch train``, which
+adds these arguments to its own subcommand. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mmsearch.train.config import LOSSES, METHODS, TrainConfig
+
+DESCRIPTION = """\
+Fine-tune an image-text model on caption pairs (or train a small one from scratch).
+
+    python -m mmsearch.train --data pairs.jsonl --base builtin:demo --out my-model
+    torchrun --nproc_per_node=2 -m mmsearch.train --data ... --base ... --out ...
+"""
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The application's own parser (``prog`` names it in usage and errors)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the training arguments to ``p`` (a parser or a subcommand's parser)."""
+    p.add_argument("--data", required=True,
+                   help="pairs file (JSONL {\"media\", \"caption\"}, CSV, Karpathy/COCO JSON) or "
+                   "WebDataset shards (a .tar, a folder of them, shard-{000..009}.tar)")  # fmt: skip
+    p.add_argument("--base", required=True,
+                   help="model to start from: hf:ID, openclip:ARCH/TAG, builtin:demo, a folder; "
+                   "or scratch:tiny / scratch:small for a new small model")  # fmt: skip
+    p.add_argument("--out", required=True, help="output model folder (use it as --model DIR)")
+    p.add_argument("--method", choices=list(METHODS), default="full",
+                   help="what to train: " + "; ".join(f"{k}: {v}" for k, v in METHODS.items()))  # fmt: skip
+    p.add_argument("--loss", choices=list(LOSSES), default="clip",
+                   help="; ".join(f"{k}: {v}" for k, v in LOSSES.items()))  # fmt: skip
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64, help="pairs per step and process")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: 2e-3 from scratch, 1e-5 full/lit, 1e-4 others)")  # fmt: skip
+    p.add_argument("--accum", type=int, default=1,
+                   help="micro-batches per step; the loss sees batch-size x accum pairs")  # fmt: skip
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: 5%%)")
+    p.add_argument("--val-split", type=float, default=0.1,
+                   help="share of media items held out for validation (0: none)")  # fmt: skip
+    p.add_argument("--val-data", default=None, help="separate validation pairs file")
+    p.add_argument("--split", dest="data_split", default=None,
+                   help="split to train on in files with splits (default: train)")  # fmt: skip
+    p.add_argument("--root", dest="data_root", default=None,
+                   help="folder media paths are relative to (default: the pairs file's folder)")  # fmt: skip
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after N epochs without better validation recall")  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if present)")
+    p.add_argument("--workers", type=int, default=2, help="image decoding processes (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lora-rank", type=int, default=8)
+    p.add_argument("--adapter-rank", type=int, default=16)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (1 is often fastest on cores other jobs use)")  # fmt: skip
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random image shifts (default: on from scratch only)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the model card as JSON")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The ``TrainConfig`` that parsed arguments describe."""
+    return TrainConfig(
+        data=args.data,
+        base=args.base,
+        out=args.out,
+        method=args.method,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        accum=args.accum,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup,
+        val_split=args.val_split,
+        val_data=args.val_data,
+        data_split=args.data_split,
+        data_root=args.data_root,
+        patience=args.patience,
+        resume=args.resume,
+        device=args.device,
+        workers=args.workers,
+        seed=args.seed,
+        lora_rank=args.lora_rank,
+        adapter_rank=args.adapter_rank,
+        max_steps=args.max_steps,
+        threads=args.threads,
+        amp=not args.no_amp,
+        augment=args.augment,
+    )
