@@ -1,16 +1,20 @@
 """Backend "onnx": run an exported image–text model with onnxruntime, without torch.
 
 A model folder (written by :mod:`mmsearch.encoders.onnx_export`) holds
-``mmsearch_onnx.json``, ``image.onnx``, ``text.onnx`` and a ``tokenizer.json``
-for the `tokenizers` library. The JSON records the source model's identity,
+``mmsearch_onnx.json``, ``image.onnx`` and ``text.onnx`` (their weights in
+aligned ``.data`` side files that onnxruntime memory-maps; single-file graphs
+from older exports load too) and a ``tokenizer.json`` for the `tokenizers`
+library. The JSON records the source model's identity,
 dimension and image preprocessing unchanged, so an export shares the vector
 space (the :attr:`EncoderInfo.fingerprint`) of the model it came from; it
 also holds the tokenizer settings (cleaning steps, length, padding) and the
 image preprocessing as an :class:`~mmsearch.encoders.preprocess_np.ImageConfig`.
 
-This module imports neither torch nor transformers: a CLI search with an ONNX
-encoder loads onnxruntime, tokenizers, numpy and PIL only. Each graph's
-session is created on first use, so a text query never loads the image tower.
+This module imports neither torch nor transformers: a CLI text search with an
+ONNX encoder loads onnxruntime, tokenizers and numpy only (ftfy only for text
+it would change). Each graph's session is created on first use, so a text
+query never loads the image tower, and starts light (cheap to build, see
+:func:`make_session`) until the encoder has encoded more than a query's worth.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import html
 import json
 import logging
 import os
+import re
 import string
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -79,7 +84,13 @@ def load(
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
+_FTFY_INERT = re.compile(r"[\t\n\x20-\x25\x27-\x7e]*")
+"""Text ftfy returns unchanged: printable ASCII, tabs and newlines, no ``&`` (HTML entities)."""
+
+
 def _ftfy(text: str) -> str:
+    if _FTFY_INERT.fullmatch(text):  # most queries: no need to import ftfy (~50 ms)
+        return text
     fix: Callable[[str], str] = require("ftfy").fix_text
     return fix(text)
 
@@ -231,15 +242,34 @@ def choose_providers(device: str | None, providers: Sequence[str] | None) -> lis
     return ["CPUExecutionProvider"]
 
 
-def make_session(path: Path, providers: Sequence[str], threads: int | None = None) -> Any:
-    """An InferenceSession with full graph optimisation and one intra-op thread per core."""
+LIGHT_INPUTS = 16
+"""Inputs a graph encodes with its light session before the full one is built (see
+:class:`_Graph`)."""
+
+
+def make_session(
+    path: Path, providers: Sequence[str], threads: int | None = None, *, light: bool = False
+) -> Any:
+    """An InferenceSession with one intra-op thread per core.
+
+    The full session (``light=False``) applies every graph optimisation and pre-packs
+    the weights of matrix multiplications: the fastest for many inputs, but building it
+    costs more CPU than one query does. A light session applies the basic
+    optimisations only, packs nothing (the weights stay memory-mapped, see
+    :mod:`~mmsearch.encoders.onnx_weights`) and lets idle threads sleep at once
+    instead of spinning: the cheapest for a one-off query.
+    """
     ort = require("onnxruntime")
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    levels = ort.GraphOptimizationLevel
+    opts.graph_optimization_level = levels.ORT_ENABLE_BASIC if light else levels.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads or physical_cores()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    if light:
+        opts.add_session_config_entry("session.disable_prepacking", "1")
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own exception types
@@ -262,9 +292,29 @@ def _feed_types(session: Any) -> dict[str, Any]:
 
 @dataclass
 class _Graph:
+    """One graph of an export, its session built on first use.
+
+    The first :data:`LIGHT_INPUTS` inputs (a query or a few) run in a light session,
+    which is several times cheaper to build; an encoder that goes on encoding (an
+    ingest, a server) then switches to the full session for throughput.
+    """
+
     path: Path
     session: Any = None
+    light: bool = True
+    seen: int = 0
     types: dict[str, Any] = field(default_factory=dict)
+
+    def ready(self, providers: Sequence[str], threads: int | None, inputs: int) -> Any:
+        """The session to run ``inputs`` more inputs in (threads may share the encoder)."""
+        self.seen += inputs
+        session = self.session
+        if session is None or (self.light and self.seen > LIGHT_INPUTS):
+            light = self.seen <= LIGHT_INPUTS
+            session = make_session(self.path, providers, threads, light=light)
+            self.types = _feed_types(session)
+            self.session, self.light = session, light
+        return session
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -334,17 +384,12 @@ class OnnxEncoder(ImageEncoderMixin):
     def dim(self) -> int:
         return self.info.dim
 
-    def _graph(self, name: str) -> _Graph:
-        graph = self._graphs[name]
-        if graph.session is None:
-            graph.session = make_session(graph.path, self.providers, self.threads)
-            graph.types = _feed_types(graph.session)
-        return graph
-
     def _run(self, name: str, feed: dict[str, np.ndarray]) -> Vectors:
-        graph = self._graph(name)
+        graph = self._graphs[name]
+        inputs = len(next(iter(feed.values())))
+        session = graph.ready(self.providers, self.threads, inputs)
         typed = {k: np.ascontiguousarray(v, dtype=graph.types.get(k)) for k, v in feed.items()}
-        out = graph.session.run(None, typed)[0]
+        out = session.run(None, typed)[0]
         return l2_normalize(out)
 
     @property

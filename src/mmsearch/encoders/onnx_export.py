@@ -2,8 +2,10 @@
 
 The folder holds two graphs with a dynamic batch axis — ``image.onnx``
 (``pixel_values`` -> embedding) and ``text.onnx`` (token ids [+ mask] ->
-embedding), both unnormalised — plus a `tokenizers` ``tokenizer.json`` and
-``mmsearch_onnx.json``, which :mod:`mmsearch.encoders.onnx` reads. The JSON
+embedding), both unnormalised, each with its weights aligned in ``<graph>.data``
+so that onnxruntime memory-maps them (:mod:`~mmsearch.encoders.onnx_weights`) —
+plus a `tokenizers` ``tokenizer.json`` and ``mmsearch_onnx.json``, which
+:mod:`mmsearch.encoders.onnx` reads. The JSON
 keeps the source model's ``model_id``, ``dim`` and ``preprocessing`` so the
 export shares the source's space (fingerprint).
 
@@ -45,6 +47,7 @@ from mmsearch.encoders.onnx import (
     OnnxEncoder,
     TextConfig,
 )
+from mmsearch.encoders.onnx_weights import save_aligned
 from mmsearch.encoders.preprocess_np import ImageConfig
 from mmsearch.errors import MMSearchError
 
@@ -56,7 +59,8 @@ _EXPORTERS = (False, True)
 """``dynamo`` flags of torch.onnx.export, tried in order: TorchScript first (fast, robust
 for these models), then the dynamo exporter."""
 _PROTOBUF_LIMIT = 2_000_000_000
-"""Above this size a graph keeps its weights in an external ``<name>.data`` file."""
+"""Above this size the quantizer is told to write its output's weights to a side file (the
+final graphs always keep their weights in ``<name>.data``, see :mod:`onnx_weights`)."""
 MIN_COSINE_FP32 = 0.999
 WARN_COSINE_INT8 = 0.99
 
@@ -274,20 +278,10 @@ def _graph_bytes(src: Path) -> int:
 
 
 def _copy_graph(src: Path, dst: Path) -> None:
-    """Copy an exported graph to ``dst``; weights kept in other files end up in ``<dst>.data``."""
-    if [p.name for p in src.parent.iterdir()] == [src.name]:
-        shutil.copyfile(src, dst)
-        return
+    """Write an exported graph to ``dst``, its weights aligned in ``<dst>.data`` (memory-mapped
+    by onnxruntime on load: a cold query reads only what it touches)."""
     onnx = require("onnx")
-    model = onnx.load(str(src))  # reads external data from the exporter's folder
-    external = _graph_bytes(src) > _PROTOBUF_LIMIT
-    onnx.save_model(
-        model,
-        str(dst),
-        save_as_external_data=external,
-        all_tensors_to_one_file=True,
-        location=f"{dst.name}.data",
-    )
+    save_aligned(onnx.load(str(src)), dst)  # onnx.load reads weights kept in other files too
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
@@ -314,6 +308,7 @@ def quantize_int8(src: Path, dst: Path) -> None:
             )
     finally:
         root.removeFilter(quiet)
+    _copy_graph(dst, dst)  # the same aligned side file as an fp32 export
 
 
 class _DropRecords(logging.Filter):

@@ -39,7 +39,12 @@ from mmsearch.encoders.base import (
     Pixels,
     pick_device,
 )
-from mmsearch.encoders.torch_util import TorchEncoderMixin, as_batch, run_features
+from mmsearch.encoders.torch_util import (
+    TorchEncoderMixin,
+    as_batch,
+    run_features,
+    skip_weight_init,
+)
 from mmsearch.errors import ModelNotFoundError
 from mmsearch.types import Vectors
 
@@ -302,9 +307,11 @@ def _create(
     torch = require("torch")
     precision = "fp16" if dtype == torch.float16 else "fp32"
     try:
-        return open_clip.create_model(
-            model_name, pretrained=pretrained, precision=precision, device=device, **kwargs
-        )
+        # Weights always follow (a folder with weights or a tag's), loaded strictly.
+        with skip_weight_init():
+            return open_clip.create_model(
+                model_name, pretrained=pretrained, precision=precision, device=device, **kwargs
+            )
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
         raise ModelNotFoundError(f"open_clip could not build {spec!r}: {exc}") from exc
 

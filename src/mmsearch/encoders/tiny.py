@@ -10,13 +10,17 @@ read out at a leading [CLS] token: at this size and budget it learns word
 order far more slowly). Both project to a shared space and are L2-normalised;
 ``logit_scale`` is the learnt CLIP temperature.
 
-Inference needs only torch, numpy, PIL and safetensors.
+Inference needs numpy, PIL and safetensors; torch only for the transformer text
+tower, a GPU, or when torch is loaded anyway (see :func:`choose_engine`):
+:mod:`~mmsearch.encoders.tiny_numpy` computes the same towers, so a one-off
+search with the demo model does not pay for importing torch.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,8 +38,9 @@ from mmsearch.encoders.base import (
     batched,
     pick_device,
 )
+from mmsearch.encoders.tiny_numpy import CnnImage, GruText
 from mmsearch.errors import ModelNotFoundError
-from mmsearch.types import Vectors
+from mmsearch.types import Vectors, l2_normalize
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -311,10 +316,18 @@ def save_model(
     return out
 
 
-def load_model(folder: str | Path) -> tuple[Any, TinyTokenizer, TinyConfig]:
-    """Read a tiny model folder into an fp32 eval-mode module, its tokenizer and config."""
-    require("torch")
-    from safetensors.torch import load_file
+@dataclass(frozen=True)
+class TinyFolder:
+    """A tiny model folder read without torch: config, tokenizer and fp32 numpy weights."""
+
+    config: TinyConfig
+    tokenizer: TinyTokenizer
+    weights: dict[str, NDArray[Any]]
+
+
+def read_folder(folder: str | Path) -> TinyFolder:
+    """Read a tiny model folder (weights as numpy float32 arrays; torch is not imported)."""
+    from safetensors.numpy import load_file
 
     path = Path(folder)
     cfg_path = path / CONFIG_FILE
@@ -332,38 +345,78 @@ def load_model(folder: str | Path) -> tuple[Any, TinyTokenizer, TinyConfig]:
         if not needed.is_file():
             raise ModelNotFoundError(f"tiny model folder {path} is missing {needed.name}")
     tokenizer = TinyTokenizer.from_file(vocab, config.context_length)
-    model = build_model(config)
-    state = {
-        k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(weights)).items()
+    arrays = {
+        k: (v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v)
+        for k, v in load_file(str(weights)).items()
     }
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    return model, tokenizer, config
+    return TinyFolder(config, tokenizer, arrays)
+
+
+def torch_model(config: TinyConfig, weights: dict[str, NDArray[Any]]) -> Any:
+    """An fp32 eval-mode ``TinyClip`` module holding ``weights``."""
+    torch = require("torch")
+    model = build_model(config)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+    return model.eval()
+
+
+def load_model(folder: str | Path) -> tuple[Any, TinyTokenizer, TinyConfig]:
+    """Read a tiny model folder into an fp32 eval-mode module, its tokenizer and config."""
+    read = read_folder(folder)
+    return torch_model(read.config, read.weights), read.tokenizer, read.config
 
 
 # ---------------------------------------------------------------------------
 # encoder
 
+ENGINES = ("auto", "numpy", "torch")
+
+
+def choose_engine(engine: str, config: TinyConfig, device: str | None) -> str:
+    """``numpy`` or ``torch`` for ``engine`` (``auto``: numpy unless torch is needed or loaded).
+
+    ``auto`` takes torch when the model has no numpy text tower (``transformer``), when
+    a device other than the CPU is asked for, or when torch is already imported (its
+    import, the bulk of a cold start, is then paid anyway); numpy otherwise.
+    """
+    if engine not in ENGINES:
+        raise ModelNotFoundError(f"unknown tiny model engine {engine!r}; known: {ENGINES}")
+    if engine != "auto":
+        if engine == "numpy" and config.text_arch != "gru":
+            raise ModelNotFoundError(f"the {config.text_arch} text tower runs on torch only")
+        return engine
+    needs_torch = config.text_arch != "gru" or (device is not None and device != "cpu")
+    return "torch" if needs_torch or "torch" in sys.modules else "numpy"
+
 
 class TinyEncoder(ImageEncoderMixin):
-    """The :class:`~mmsearch.encoders.base.Encoder` of a tiny model folder."""
+    """The :class:`~mmsearch.encoders.base.Encoder` of a tiny model folder.
+
+    Runs on numpy (:mod:`~mmsearch.encoders.tiny_numpy`) or torch, see
+    :func:`choose_engine`. :attr:`model` is the torch module (built on first access);
+    once a caller has it (training fine-tunes it in place), the encoder runs on it.
+    """
 
     default_batch_size = 128
 
     def __init__(
         self,
-        model: Any,
+        weights: dict[str, NDArray[Any]],
         tokenizer: TinyTokenizer,
         config: TinyConfig,
         *,
         spec: str,
         device: str | None = None,
         batch_size: int | None = None,
+        engine: str = "auto",
     ) -> None:
-        self.device, self.dtype = pick_device(device)
-        self.model = model.to(self.device, self.dtype).eval()
+        self.weights = weights
         self.tokenizer = tokenizer
         self.config = config
+        self.engine = choose_engine(engine, config, device)
+        self._device = device
+        self._module: Any = None
+        self._numpy: tuple[GruText, CnnImage] | None = None
         if batch_size:
             self.default_batch_size = int(batch_size)
         self._pre = TinyPreprocessor(config.image_size, config.mean, config.std)
@@ -385,6 +438,24 @@ class TinyEncoder(ImageEncoderMixin):
     def dim(self) -> int:
         return self.config.embed_dim
 
+    @property
+    def model(self) -> Any:
+        """The torch module; from the first access on, the encoder runs on it."""
+        self.engine = "torch"
+        return self._torch()
+
+    def _torch(self) -> Any:
+        if self._module is None:
+            self.device, self.dtype = pick_device(self._device)
+            module = torch_model(self.config, self.weights)
+            self._module = module.to(self.device, self.dtype).eval()
+        return self._module
+
+    def _towers(self) -> tuple[GruText, CnnImage]:
+        if self._numpy is None:
+            self._numpy = (GruText(self.weights, self.config), CnnImage(self.weights, self.config))
+        return self._numpy
+
     def image_preprocessor(self) -> ImagePreprocessor:
         return self._pre
 
@@ -392,26 +463,33 @@ class TinyEncoder(ImageEncoderMixin):
         return np.ascontiguousarray(x.float().cpu().numpy(), dtype=np.float32)
 
     def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> Vectors:
-        torch = require("torch")
         out: list[Vectors] = []
         for chunk in batched(list(texts), batch_size or self.default_batch_size):
-            ids = torch.from_numpy(self.tokenizer.encode(list(chunk))).to(self.device)
+            ids = self.tokenizer.encode(list(chunk))
+            if self.engine == "numpy":
+                out.append(l2_normalize(self._towers()[0](ids)))
+                continue
+            torch = require("torch")
             with torch.inference_mode():
-                out.append(self._to_numpy(self.model.encode_text(ids)))
+                model = self._torch()
+                out.append(self._to_numpy(model.encode_text(torch.from_numpy(ids).to(self.device))))
         if not out:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.concatenate(out, axis=0)
 
     def encode_pixels(self, pixels: Pixels) -> Vectors:
-        torch = require("torch")
         arr = np.asarray(pixels, dtype=np.float32)
         if arr.ndim == 3:
             arr = arr[None]
         if arr.shape[0] == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.engine == "numpy":
+            return l2_normalize(self._towers()[1](arr))
+        torch = require("torch")
+        model = self._torch()
         x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device, self.dtype)
         with torch.inference_mode():
-            return self._to_numpy(self.model.encode_image(x))
+            return self._to_numpy(model.encode_image(x))
 
 
 def load(
@@ -420,14 +498,24 @@ def load(
     spec: str,
     device: str | None = None,
     batch_size: int | None = None,
+    engine: str = "auto",
     **_: Any,
 ) -> TinyEncoder:
     """Load the tiny model folder ``name`` (registry entry for ``tiny:PATH`` and tiny folders).
 
-    Options other backends take (e.g. ``model_id``) are accepted and ignored.
+    ``engine`` is ``auto``, ``numpy`` or ``torch`` (see :func:`choose_engine`). Options
+    other backends take (e.g. ``model_id``) are accepted and ignored.
     """
     folder = Path(name).expanduser()
     if not folder.is_dir():
         raise ModelNotFoundError(f"tiny model folder not found: {name}")
-    model, tokenizer, config = load_model(folder)
-    return TinyEncoder(model, tokenizer, config, spec=spec, device=device, batch_size=batch_size)
+    read = read_folder(folder)
+    return TinyEncoder(
+        read.weights,
+        read.tokenizer,
+        read.config,
+        spec=spec,
+        device=device,
+        batch_size=batch_size,
+        engine=engine,
+    )

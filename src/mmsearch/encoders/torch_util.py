@@ -6,6 +6,8 @@
   :class:`~mmsearch.errors.ModelNotFoundError` for a folder it cannot read.
 * :func:`run_features` calls a feature method in inference mode and returns
   L2-normalised float32 rows; :func:`encode_in_batches` runs it chunk by chunk.
+* :func:`skip_weight_init` builds a model without random initialisation when every
+  weight is loaded right after.
 * :class:`TorchEncoderMixin` holds those for an encoder with ``model``,
   ``device`` and ``dtype``; :class:`TransformersTextMixin` adds the loading,
   ``encode_text`` and :class:`EncoderInfo` that the transformers dual encoders
@@ -16,7 +18,8 @@ Torch itself is imported only when a function runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +60,31 @@ def load_pretrained(
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(f"cannot load model {spec!r} from {folder}: {exc}") from exc
     return Pretrained(model.to(device=device, dtype=dtype).eval(), processor, device, dtype)
+
+
+@contextmanager
+def skip_weight_init() -> Iterator[None]:
+    """Make ``torch.nn.init``'s in-place initialisers no-ops while a model is built.
+
+    Only for a model whose every parameter is then loaded from a checkpoint with a
+    strict ``load_state_dict``: random initialisation of a ViT-B/32 costs about 0.6 s
+    of CPU for values that are overwritten at once. The functions are patched for
+    the whole process while the block runs (build models one at a time).
+    """
+    init = require("torch").nn.init
+    names = [n for n in vars(init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(init, n) for n in names}
+
+    def keep(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        return tensor
+
+    try:
+        for name in names:
+            setattr(init, name, keep)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(init, name, fn)
 
 
 def to_device(inputs: Mapping[str, Any], device: str, dtype: Any) -> dict[str, torch.Tensor]:

@@ -11,7 +11,27 @@ child processes).
 
 from __future__ import annotations
 
-from mmsearch.server.app import create_app
-from mmsearch.server.config import ServerConfig, ServerConfigError, check_bind
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mmsearch.server.app import create_app
+    from mmsearch.server.config import ServerConfig, ServerConfigError, check_bind
 
 __all__ = ["ServerConfig", "ServerConfigError", "check_bind", "create_app"]
+
+# Exported lazily: every CLI command imports server.config (for `serve`'s arguments), and
+# that must not load FastAPI and the whole app on the way.
+_HOME = {
+    "create_app": "mmsearch.server.app",
+    "ServerConfig": "mmsearch.server.config",
+    "ServerConfigError": "mmsearch.server.config",
+    "check_bind": "mmsearch.server.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mmsearch.server' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
