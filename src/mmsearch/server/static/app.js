@@ -1,381 +1,380 @@
-// The search page: text and file queries, filters, a results grid, a player, "more like this".
-// Plain browser JavaScript, no build step; talks to /api/search and /api/search/upload.
-"use strict";
+// The search page: browsing the library (newest first) until there is a query; a query made of
+// text and/or chips (files, "more like this"); results a page at a time; the viewer.
+// Plain browser JavaScript modules, no build step; talks to /api/search, /api/browse, /api/info.
 
-(() => {
-  const $ = (sel) => document.querySelector(sel);
-  const TEXT = window.MMS_TEXT;
-  const state = { lang: "en", file: null, fileUrl: null, like: null, hits: [], lastTook: null, renders: 0 };
+import { ApiError, api, postJson } from "./api.js";
+import { ask, cancelAsk } from "./ask.js";
+import { Composer, kindOf } from "./compose.js";
+import { $ } from "./dom.js";
+import * as filters from "./filters.js";
+import { pickLanguage, setLanguage, t } from "./lang.js";
+import { appendToGrid, entryKey, fromItem, renderGrid } from "./results.js";
+import { closeViewer, openViewer, setupViewer } from "./viewer.js";
 
-  // -- language ------------------------------------------------------------------------
-  function t(key, vars) {
-    const table = TEXT[state.lang] || TEXT.en;
-    let s = table[key] !== undefined ? table[key] : TEXT.en[key] || key;
-    for (const [k, v] of Object.entries(vars || {})) s = s.split(`{${k}}`).join(String(v));
-    return s;
-  }
+const PAGE = 48;
+// 4xx answers that are not about what the query holds (a token, a busy or locked library):
+// after any other 4xx, a file or item new to the query is to blame and is taken out.
+const KEEP_PARTS_ON = new Set([401, 403, 408, 409, 429]);
 
-  function pickLanguage() {
-    const saved = localStorage.getItem("mmsearch.lang");
-    if (saved && TEXT[saved]) return saved;
-    return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
-  }
+const state = {
+  view: null, // "browse" or "search": what the grid shows
+  entries: [],
+  keys: new Set(),
+  request: null, // the last search, without k
+  k: PAGE,
+  nextOffset: null,
+  total: null,
+  more: false,
+  took: null,
+  status: null, // {key, vars, error}: kept so a language switch can say it again
+  renders: 0,
+  seq: 0,
+  info: null,
+};
+const composer = new Composer($("#chips"), partsChanged, showBoxHint); // modules run after parsing
+const actions = { open: (hit) => openViewer(hit, actions), more: moreLike };
 
-  function applyLanguage(lang) {
-    state.lang = TEXT[lang] ? lang : "en";
-    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
-    for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-    for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
-    for (const el of document.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
-    for (const el of document.querySelectorAll("[data-i18n-aria]")) el.setAttribute("aria-label", t(el.dataset.i18nAria));
-    for (const b of document.querySelectorAll("[data-lang]")) b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang));
-    if (state.hits.length) render(state.hits, state.lastTook);
-    updateChip();
-    showLibraryInfo();
-  }
+// -- status line -----------------------------------------------------------------------
+function setStatus(key, vars, isError) {
+  state.status = key ? { key, vars, error: Boolean(isError) } : null;
+  showStatus();
+}
 
-  // -- talking to the server -----------------------------------------------------------
-  async function api(path, options) {
-    const res = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail || res.statusText);
-      throw new Error(detail);
-    }
-    return body;
-  }
+function showStatus() {
+  const s = state.status;
+  $("#status").textContent = s ? t(s.key, s.vars) : "";
+  $("#status").classList.toggle("error", Boolean(s && s.error));
+}
 
-  function filters() {
-    const f = {};
-    const type = $("#f-type").value;
-    if (type) f.type = type;
-    if ($("#f-from").value) f.date_from = $("#f-from").value;
-    if ($("#f-to").value) f.date_to = $("#f-to").value;
-    const folder = $("#f-folder").value.trim();
-    if (folder) f.path_prefix = folder;
-    return f;
-  }
+function setBusy(busy) {
+  document.body.classList.toggle("busy", busy);
+  $("#more").disabled = busy;
+}
 
-  async function search() {
-    const text = $("#q").value.trim();
-    if (!text && !state.file && state.like === null) return;
-    setStatus(t("searching"));
-    document.body.classList.add("busy");
-    const mode = state.file || state.like !== null ? "vector" : $("#f-mode").value;
+function maxK() {
+  return state.info && state.info.limits ? state.info.limits.max_k : 1000;
+}
+
+// -- what to show ----------------------------------------------------------------------
+function boxText() {
+  return $("#q").value.trim();
+}
+
+function hasQuery() {
+  return !composer.empty || boxText() !== "";
+}
+
+// A search when there is a query, else the library newest first.
+function run() {
+  return hasQuery() ? newSearch() : browse(0);
+}
+
+// The same view again (after a filter changed).
+function rerun() {
+  return state.view === "search" && hasQuery() ? newSearch() : browse(0);
+}
+
+async function newSearch() {
+  const body = { mode: composer.hasMedia() ? "vector" : $("#f-mode").value, filters: filters.current() };
+  if (composer.empty) body.text = boxText();
+  else {
     try {
-      let result;
-      if (state.file) {
-        const form = new FormData();
-        form.append("file", state.file, state.file.name || "query");
-        if (text) form.append("text", text);
-        form.append("k", "48");
-        form.append("mode", mode);
-        form.append("filters", JSON.stringify(filters()));
-        result = await api("/api/search/upload", { method: "POST", body: form });
-      } else {
-        const body = { k: 48, mode, filters: filters() };
-        if (text) body.text = text;
-        if (state.like !== null) body.like = state.like.id;
-        result = await api("/api/search", {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify(body),
-        });
-      }
-      state.hits = result.hits;
-      state.lastTook = result.took_ms;
-      render(result.hits, result.took_ms);
-      rememberQuery(text);
+      body.parts = await composer.requestParts();
     } catch (err) {
-      setStatus(t("error", { msg: err.message }), true);
-    } finally {
-      document.body.classList.remove("busy");
-    }
-  }
-
-  function rememberQuery(text) {
-    const url = new URL(location.href);
-    if (text && !state.file && state.like === null) url.searchParams.set("q", text);
-    else url.searchParams.delete("q");
-    history.replaceState(null, "", url);
-  }
-
-  // -- results -------------------------------------------------------------------------
-  function setStatus(msg, isError) {
-    const el = $("#status");
-    el.textContent = msg;
-    el.classList.toggle("error", Boolean(isError));
-  }
-
-  function fmtTime(s) {
-    const total = Math.max(0, Math.round(s));
-    const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), sec = total % 60;
-    const mm = h ? String(m).padStart(2, "0") : String(m);
-    return (h ? h + ":" : "") + mm + ":" + String(sec).padStart(2, "0");
-  }
-
-  function el(tag, attrs, children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "text") node.textContent = v;
-      else if (k === "className") node.className = v;
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? "" : v);
-    }
-    for (const c of children || []) if (c) node.append(c);
-    return node;
-  }
-
-  function kindLabel(kind) {
-    return t("kind" + kind.charAt(0).toUpperCase() + kind.slice(1));
-  }
-
-  function render(hits, took) {
-    state.renders += 1;
-    const grid = $("#results");
-    grid.replaceChildren();
-    $("#welcome").hidden = hits.length > 0;
-    if (!hits.length) {
-      setStatus(t("none"));
+      dropSuspects(err.message || String(err));
       return;
     }
-    setStatus(hits.length === 1 ? t("foundOne", { ms: Math.round(took) }) : t("found", { n: hits.length, ms: Math.round(took) }));
-    hits.forEach((hit, i) => grid.append(card(hit, i)));
   }
+  state.request = body;
+  state.k = Math.min(PAGE, maxK());
+  await fetchSearch(false);
+}
 
-  function card(hit, index) {
-    const kind = hit.item_modality;
-    const seg = hit.segments[0] || {};
-    const timed = hit.play_from !== null && hit.play_from !== undefined;
-    const thumb = hit.thumbnail_url
-      ? el("img", { src: hit.thumbnail_url + "?size=256", alt: hit.name, loading: "lazy", decoding: "async" })
-      : el("div", { className: "glyph glyph-" + kind, "aria-hidden": "true", text: kind === "text" ? "¶" : "♪" });
-    const badges = el("div", { className: "badges" }, [
-      el("span", { className: "badge kind-" + kind, text: kindLabel(kind) }),
-      timed && seg.t_end !== undefined ? el("span", { className: "badge time", text: fmtTime(seg.t_start) + "–" + fmtTime(seg.t_end) }) : null,
-    ]);
-    const playable = kind === "video" || kind === "audio";
-    const node = el("article", {
-      className: "card",
-      role: "listitem",
-      tabindex: "0",
-      "data-item": String(hit.item_id),
-      "data-index": String(index),
-      "aria-label": `${hit.name} · ${kindLabel(kind)} · ${t("score")} ${hit.score.toFixed(3)}`,
-    }, [
-      el("button", { type: "button", className: "thumb", tabindex: "-1", title: playable ? t("play") : t("view"), onclick: () => openHit(hit) }, [
-        thumb,
-        badges,
-        playable ? el("span", { className: "play-mark", "aria-hidden": "true", text: "▶" }) : null,
-      ]),
-      el("div", { className: "meta" }, [
-        el("span", { className: "name", title: hit.path, text: hit.name }),
-        el("span", { className: "score", title: t("score"), text: hit.score.toFixed(3) }),
-      ]),
-      seg.text ? el("p", { className: "snippet", text: seg.text }) : null,
-      el("div", { className: "actions" }, [
-        el("button", { type: "button", className: playable ? "play" : "view", text: playable ? "▶ " + t("play") : t("view"), onclick: () => openHit(hit) }),
-        el("button", { type: "button", className: "like", text: t("more"), onclick: () => moreLike(hit) }),
-        el("a", { href: hit.media_url, target: "_blank", rel: "noopener", text: t("open") }),
-      ]),
-    ]);
-    node.addEventListener("keydown", (e) => cardKey(e, hit, node));
-    return node;
-  }
-
-  function cardKey(e, hit, node) {
-    if (e.target !== node || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openHit(hit); }
-    else if (e.key === "m" || e.key === "M") { e.preventDefault(); moreLike(hit); }
-    else if (e.key === "o" || e.key === "O") { e.preventDefault(); window.open(hit.media_url, "_blank", "noopener"); }
-    else if (e.key.startsWith("Arrow")) { e.preventDefault(); moveFocus(node, e.key); }
-  }
-
-  function moveFocus(node, key) {
-    const cards = [...document.querySelectorAll("#results .card")];
-    const i = cards.indexOf(node);
-    let j = i;
-    if (key === "ArrowRight") j = i + 1;
-    else if (key === "ArrowLeft") j = i - 1;
-    else {
-      const columns = cards.filter((c) => c.offsetTop === cards[0].offsetTop).length || 1;
-      j = key === "ArrowDown" ? i + columns : i - columns;
+async function fetchSearch(append) {
+  const seq = ++state.seq;
+  const k = state.k;
+  setStatus(append ? "loading" : "searching");
+  setBusy(true);
+  try {
+    const result = await postJson("/api/search", Object.assign({}, state.request, { k }));
+    if (seq !== state.seq) return;
+    composer.markChecked();
+    const from = append ? state.entries.length : 0;
+    if (!append) { state.entries = []; state.keys = new Set(); }
+    for (const hit of result.hits) {
+      const key = entryKey(hit);
+      if (!state.keys.has(key)) { state.keys.add(key); state.entries.push(hit); }
     }
-    if (j >= 0 && j < cards.length) cards[j].focus();
+    state.view = "search";
+    state.took = result.took_ms;
+    state.more = result.hits.length >= k && k < maxK() && (!append || state.entries.length > from);
+    rememberQuery();
+    render(append ? from : null);
+  } catch (err) {
+    if (seq === state.seq) searchFailed(err);
+  } finally {
+    if (seq === state.seq) setBusy(false);
   }
+}
 
-  // -- viewer --------------------------------------------------------------------------
-  let lastFocus = null;
+function searchFailed(err) {
+  const status = err instanceof ApiError ? err.status : 0;
+  if (status >= 400 && status < 500 && !KEEP_PARTS_ON.has(status) && composer.unchecked().length) {
+    dropSuspects(err.message);
+  } else {
+    setStatus("error", { msg: err.message }, true);
+  }
+}
 
-  function openHit(hit) {
-    const kind = hit.item_modality;
-    const body = $("#viewer-body");
-    body.replaceChildren();
-    $("#viewer-title").textContent = hit.name;
-    let info = hit.path;
-    if (kind === "video" || kind === "audio") {
-      const media = el(kind, { controls: true, preload: "metadata", src: hit.media_url });
-      const start = hit.play_from || 0;
-      media.addEventListener("loadedmetadata", () => {
-        media.currentTime = start;
-        media.play().catch(() => {});
-      }, { once: true });
-      body.append(media);
-      if (hit.play_from) info += " · " + t("at", { t: fmtTime(hit.play_from) });
-    } else if (kind === "image") {
-      body.append(el("img", { src: hit.media_url, alt: hit.name }));
-    } else {
-      const seg = hit.segments[0] || {};
-      body.append(el("pre", { className: "text", text: seg.text || "" }));
+// Takes the parts no search has accepted yet out of the query, saying why.
+function dropSuspects(msg) {
+  const suspects = composer.unchecked();
+  for (const p of suspects) composer.remove(p.id);
+  wordsBackToBox();
+  setStatus("attachFailed", { name: suspects.map((p) => p.name).join(", "), msg }, true);
+}
+
+async function browse(offset) {
+  const seq = ++state.seq;
+  const params = filters.browseParams();
+  params.set("offset", String(offset));
+  params.set("limit", String(PAGE));
+  setStatus("loading");
+  setBusy(true);
+  try {
+    const page = await api("/api/browse?" + params.toString());
+    if (seq !== state.seq) return;
+    const from = offset ? state.entries.length : 0;
+    if (!offset) { state.entries = []; state.keys = new Set(); }
+    for (const item of page.items) {
+      const entry = fromItem(item);
+      if (!state.keys.has(entryKey(entry))) { state.keys.add(entryKey(entry)); state.entries.push(entry); }
     }
-    $("#viewer-info").textContent = info;
-    lastFocus = document.activeElement;
-    $("#viewer").hidden = false;
-    $("#viewer-close").focus();
+    state.view = "browse";
+    state.total = page.total;
+    state.nextOffset = page.next_offset;
+    state.more = page.next_offset !== null && page.next_offset !== undefined;
+    rememberQuery();
+    render(offset ? from : null);
+  } catch (err) {
+    if (seq === state.seq) setStatus("browseError", { msg: err.message }, true);
+  } finally {
+    if (seq === state.seq) setBusy(false);
   }
+}
 
-  function closeViewer() {
-    const viewer = $("#viewer");
-    if (viewer.hidden) return false;
-    for (const m of viewer.querySelectorAll("video, audio")) { m.pause(); m.removeAttribute("src"); m.load(); }
-    viewer.hidden = true;
-    $("#viewer-body").replaceChildren();
-    if (lastFocus) lastFocus.focus();
-    return true;
+function loadMore() {
+  if (!state.more) return;
+  if (state.view === "search") {
+    state.k = Math.min(state.k + PAGE, maxK());
+    fetchSearch(true);
+  } else {
+    browse(state.nextOffset);
   }
+}
 
-  // -- query chips: a file, or "more like this" ----------------------------------------
-  function setFile(file) {
-    if (!file) return;
-    clearChip();
-    state.file = file;
-    if (file.type.startsWith("image/")) state.fileUrl = URL.createObjectURL(file);
-    updateChip();
-    search();
+function rememberQuery() {
+  const url = new URL(location.href);
+  const text = state.request && state.request.text;
+  if (state.view === "search" && text) url.searchParams.set("q", text);
+  else url.searchParams.delete("q");
+  history.replaceState(null, "", url);
+}
+
+// -- rendering -------------------------------------------------------------------------
+function render(from) {
+  state.renders += 1;
+  if (from === null || from === undefined) renderGrid(state.entries, actions);
+  else appendToGrid(state.entries, from, actions);
+  showCounts();
+  showEmpty();
+  $("#more").hidden = !state.more;
+  $("#welcome").hidden = state.view !== "browse";
+}
+
+function showCounts() {
+  const n = state.entries.length;
+  if (!n) setStatus(null);
+  else if (state.view === "browse") setStatus("browsing", { shown: n, total: state.total });
+  else setStatus(n === 1 ? "foundOne" : "found", { n, ms: Math.round(state.took) });
+}
+
+function showEmpty() {
+  const empty = state.view !== null && state.entries.length === 0;
+  $("#empty").hidden = !empty;
+  if (!empty) return;
+  const active = filters.describe(state.view === "search");
+  $("#clear-filters").hidden = active.length === 0;
+  if (active.length) $("#empty-text").textContent = t("noneFiltered", { list: active.join(", ") });
+  else $("#empty-text").textContent = t(state.view === "browse" ? "emptyLibrary" : "none");
+}
+
+// -- composing the query ---------------------------------------------------------------
+// With no files or items left in the query, a lone words chip goes back into the box.
+function wordsBackToBox() {
+  if (composer.hasMedia()) return;
+  const words = composer.parts.filter((p) => p.kind === "text");
+  if (words.length === 1 && boxText() === "" && words[0].weight === 1) {
+    composer.clear();
+    $("#q").value = words[0].value;
   }
+}
 
-  function moreLike(hit) {
-    clearChip();
-    state.like = { id: hit.item_id, name: hit.name, thumb: hit.thumbnail_url };
+function showBoxHint() {
+  const key = composer.empty ? "placeholder" : "placeholderMore";
+  $("#q").dataset.i18nPlaceholder = key;
+  $("#q").placeholder = t(key);
+}
+
+async function addFile(file) {
+  const kind = kindOf(file);
+  if (!kind) {
+    setStatus("notMedia", { name: file.name || "…" }, true);
+    return;
+  }
+  const text = boxText();
+  if (text || !composer.empty) {
+    const current = [text ? `“${text}”` : "", composer.describe()].filter(Boolean).join(" + ");
+    const name = file.name || "…";
+    const choice = await ask(t("askFile", { file: name, current }), [
+      ["both", t("together")],
+      ["file", t("onlyFile", { name })],
+      ["cancel", t("cancel")],
+    ]);
+    if (choice === "cancel") return;
+    if (choice === "file") composer.clear();
+    else if (text) composer.addText(text);
     $("#q").value = "";
-    updateChip();
-    search();
-    window.scrollTo({ top: 0, behavior: "smooth" });
   }
+  composer.addFile(file, kind);
+  await newSearch();
+}
 
-  function clearChip() {
-    if (state.fileUrl) URL.revokeObjectURL(state.fileUrl);
-    state.file = null;
-    state.fileUrl = null;
-    state.like = null;
-    $("#file").value = "";
-    updateChip();
+async function submit() {
+  const text = boxText();
+  if (text && !composer.empty) {
+    const choice = await ask(t("askText", { text, current: composer.describe() }), [
+      ["both", t("together")],
+      ["text", t("onlyWords")],
+      ["cancel", t("cancel")],
+    ]);
+    if (choice === "cancel") return;
+    if (choice === "text") composer.clear();
+    else { composer.addText(text); $("#q").value = ""; }
   }
+  await run();
+}
 
-  function updateChip() {
-    const chip = $("#chip");
-    const img = $("#chip-image");
-    if (state.file) {
-      const isImage = state.file.type.startsWith("image/");
-      $("#chip-label").textContent = t(isImage ? "imageQuery" : "fileQuery", { name: state.file.name || "…" });
-      img.hidden = !state.fileUrl;
-      if (state.fileUrl) img.src = state.fileUrl;
-      chip.hidden = false;
-    } else if (state.like) {
-      $("#chip-label").textContent = t("moreLike", { name: state.like.name });
-      img.hidden = !state.like.thumb;
-      if (state.like.thumb) img.src = state.like.thumb + "?size=128";
-      chip.hidden = false;
-    } else {
-      chip.hidden = true;
-      img.removeAttribute("src");
+function moreLike(hit) {
+  cancelAsk();
+  composer.clear();
+  $("#q").value = "";
+  composer.addItem(hit);
+  newSearch();
+  window.scrollTo({ top: 0, behavior: "smooth" });
+}
+
+function partsChanged(reason) {
+  if (reason === "remove") wordsBackToBox();
+  run();
+}
+
+// -- drag and drop, paste, picking -------------------------------------------------------
+function fileFrom(dataTransfer) {
+  const files = [...((dataTransfer && dataTransfer.files) || [])];
+  return files.find((f) => kindOf(f)) || files[0] || null;
+}
+
+function setupDrop() {
+  const overlay = $("#drop-overlay");
+  let depth = 0;
+  const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+  document.addEventListener("dragenter", (e) => { if (hasFiles(e)) { depth++; overlay.hidden = false; } });
+  document.addEventListener("dragleave", () => { depth = Math.max(0, depth - 1); if (!depth) overlay.hidden = true; });
+  document.addEventListener("dragover", (e) => { if (hasFiles(e)) e.preventDefault(); });
+  document.addEventListener("drop", (e) => {
+    depth = 0;
+    overlay.hidden = true;
+    const file = fileFrom(e.dataTransfer);
+    if (file) { e.preventDefault(); addFile(file); }
+  });
+  document.addEventListener("paste", (e) => {
+    const file = fileFrom(e.clipboardData);
+    if (file) { e.preventDefault(); addFile(file); }
+  });
+  $("#file").addEventListener("change", (e) => {
+    const file = e.target.files[0];
+    e.target.value = "";
+    if (file) addFile(file);
+  });
+}
+
+// -- keyboard ----------------------------------------------------------------------------
+function setupKeys() {
+  document.addEventListener("keydown", (e) => {
+    const active = document.activeElement;
+    const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+    if (e.key === "Escape") {
+      if (cancelAsk() || closeViewer()) return;
+      if (active.id === "q" && !composer.empty) { composer.clear(); run(); return; }
     }
-  }
-
-  // -- drag and drop, paste ------------------------------------------------------------
-  function fileFrom(dataTransfer) {
-    if (!dataTransfer) return null;
-    for (const f of dataTransfer.files || []) {
-      if (/^(image|video|audio)\//.test(f.type) || !f.type) return f;
+    if (e.key === "/" && !typing) { e.preventDefault(); $("#q").focus(); $("#q").select(); }
+    if (e.key === "ArrowDown" && active.id === "q") {
+      const first = document.querySelector("#results .card");
+      if (first) { e.preventDefault(); first.focus(); }
     }
-    return null;
+  });
+  $("#file-label").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("#file").click(); }
+  });
+}
+
+// -- library info, language ----------------------------------------------------------------
+async function loadInfo() {
+  try { state.info = await api("/api/info"); } catch (err) { state.info = null; }
+  showLibraryInfo();
+}
+
+function showLibraryInfo() {
+  const info = state.info;
+  if (!info) return;
+  $("#library-info").textContent = t("libraryInfo", {
+    items: t("items", { n: info.items }),
+    name: info.library,
+    model: info.model_id || info.model,
+  });
+}
+
+function applyLanguage(code) {
+  setLanguage(code);
+  showBoxHint();
+  composer.render();
+  filters.showCount();
+  if (state.view !== null) render(null);
+  else showStatus();
+  showLibraryInfo();
+}
+
+// -- start -------------------------------------------------------------------------------
+function start() {
+  $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+  $("#more").addEventListener("click", loadMore);
+  $("#clear-filters").addEventListener("click", () => { filters.clear(); rerun(); });
+  for (const b of document.querySelectorAll("[data-lang]")) {
+    b.addEventListener("click", () => { localStorage.setItem("mmsearch.lang", b.dataset.lang); applyLanguage(b.dataset.lang); });
   }
+  filters.onChange(() => rerun());
+  filters.setupToggle();
+  setupViewer();
+  setupDrop();
+  setupKeys();
+  applyLanguage(pickLanguage());
+  loadInfo();
+  const q = new URL(location.href).searchParams.get("q");
+  if (q) $("#q").value = q;
+  else if (window.matchMedia("(pointer: fine)").matches) $("#q").focus(); // no phone keyboard popping up
+  run();
+}
 
-  function setupDrop() {
-    const overlay = $("#drop-overlay");
-    let depth = 0;
-    const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
-    document.addEventListener("dragenter", (e) => { if (hasFiles(e)) { depth++; overlay.hidden = false; } });
-    document.addEventListener("dragleave", () => { depth = Math.max(0, depth - 1); if (!depth) overlay.hidden = true; });
-    document.addEventListener("dragover", (e) => { if (hasFiles(e)) e.preventDefault(); });
-    document.addEventListener("drop", (e) => {
-      depth = 0;
-      overlay.hidden = true;
-      const file = fileFrom(e.dataTransfer);
-      if (file) { e.preventDefault(); setFile(file); }
-    });
-    document.addEventListener("paste", (e) => {
-      const file = fileFrom(e.clipboardData);
-      if (file) { e.preventDefault(); setFile(file); }
-    });
-  }
-
-  // -- keyboard ------------------------------------------------------------------------
-  function setupKeys() {
-    document.addEventListener("keydown", (e) => {
-      const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName);
-      if (e.key === "Escape") {
-        if (closeViewer()) return;
-        if (typing && document.activeElement.id === "q" && (state.file || state.like)) { clearChip(); return; }
-      }
-      if (e.key === "/" && !typing) { e.preventDefault(); $("#q").focus(); $("#q").select(); }
-      if (e.key === "ArrowDown" && document.activeElement.id === "q") {
-        const first = document.querySelector("#results .card");
-        if (first) { e.preventDefault(); first.focus(); }
-      }
-    });
-    $("#file-label").addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("#file").click(); }
-    });
-  }
-
-  // -- library info --------------------------------------------------------------------
-  let info = null;
-
-  async function loadInfo() {
-    try { info = await api("/api/info"); } catch (err) { info = null; }
-    showLibraryInfo();
-  }
-
-  function showLibraryInfo() {
-    if (!info) return;
-    $("#library-info").textContent = t("libraryInfo", {
-      items: t("items", { n: info.items }),
-      name: info.library,
-      model: info.model_id || info.model,
-    });
-  }
-
-  // -- start ---------------------------------------------------------------------------
-  function start() {
-    $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); if (state.like && $("#q").value.trim()) state.like = null; updateChip(); search(); });
-    $("#file").addEventListener("change", (e) => setFile(e.target.files[0]));
-    $("#chip-clear").addEventListener("click", () => { clearChip(); $("#q").focus(); });
-    $("#viewer-close").addEventListener("click", closeViewer);
-    $("#viewer").addEventListener("click", (e) => { if (e.target.id === "viewer") closeViewer(); });
-    for (const b of document.querySelectorAll("[data-lang]")) {
-      b.addEventListener("click", () => { localStorage.setItem("mmsearch.lang", b.dataset.lang); applyLanguage(b.dataset.lang); });
-    }
-    for (const id of ["#f-type", "#f-from", "#f-to", "#f-mode"]) $(id).addEventListener("change", () => { if (state.hits.length) search(); });
-    setupDrop();
-    setupKeys();
-    applyLanguage(pickLanguage());
-    loadInfo();
-    const q = new URL(location.href).searchParams.get("q");
-    if (q) { $("#q").value = q; search(); } else { $("#q").focus(); }
-  }
-
-  window.mmsearch = { search, setFile, state };
-  start();
-})();
+window.mmsearch = { state, composer, run };
+start();
