@@ -50,7 +50,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def client(built: tuple[Path, Path]) -> Iterator[TestClient]:
     """A read-only use of the shared library (tests here never write)."""
-    app = create_app(built[0], encoder=ColourEncoder())
+    app = create_app(built[0], encoder=ColourEncoder(), warm_worker=False)
     with TestClient(app, base_url=BASE) as c:
         yield c
 
@@ -198,7 +198,40 @@ def test_bad_searches_answer_with_clear_errors(client: TestClient) -> None:
     bad_mode = client.post("/api/search", json={"text": "red", "mode": "fuzzy"})
     assert bad_mode.status_code == 422
     bad_date = client.post("/api/search", json={"text": "red", "filters": {"date_from": "soon"}})
-    assert bad_date.status_code == 400 and "not a date" in bad_date.json()["detail"]
+    assert bad_date.status_code == 422
+    assert bad_date.json()["detail"] == (
+        "filters: date_from: not a date: 'soon' (use YYYY-MM-DD or an ISO date-time)"
+    )
+    bad_range = client.post("/api/search", json={"text": "red", "filters": {"price": {"gte": "x"}}})
+    assert bad_range.status_code == 422
+    assert bad_range.json()["detail"] == "filters: price: the gte bound must be a number, not 'x'"
+    bad_type = client.post("/api/search", json={"text": "red", "filters": {"type": "photo"}})
+    assert "unknown 'photo'; known: image, text, video, audio" in bad_type.json()["detail"]
+    huge = "99999999999999999999999"
+    for url in (f"/api/items/{huge}", f"/api/media/{huge}", f"/api/thumbs/items/{huge}"):
+        assert client.get(url).json()["detail"] == f"no item {huge}"
+    assert client.get(f"/api/thumbs/segments/{huge}").json()["detail"] == f"no segment {huge}"
+    like = client.post("/api/search", json={"like": int(huge)})
+    assert like.status_code == 422 and like.json()["detail"].startswith("like: Input should be")
+
+
+def test_head_answers_every_get_route_like_get_without_a_body(client: TestClient) -> None:
+    head = client.head("/health")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(client.get("/health").content)
+    video = client.get("/api/items", params={"modality": "video"}).json()["items"][0]
+    segment = client.get(f"/api/items/{video['item_id']}").json()["segments"][0]
+    values = {"item_id": video["item_id"], "segment_id": segment["segment_id"], "job_id": "none"}
+    paths = [p for p, ops in client.get("/openapi.json").json()["paths"].items() if "get" in ops]
+    paths += ["/", "/docs"]
+    assert len(paths) > 10
+    for path in paths:
+        url = path.format(**values)
+        got, head = client.get(url), client.head(url)
+        assert head.status_code == got.status_code, (url, head.status_code, got.status_code)
+        assert head.content == b"", url
+        if got.status_code == 200 and path != "/metrics":  # metrics change between calls
+            assert int(head.headers["content-length"]) == len(got.content), url
 
 
 def test_health_info_docs_and_metrics(client: TestClient) -> None:

@@ -39,7 +39,7 @@ clip_client = load_clip_client()
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     lib_dir, media = build_library(tmp_path_factory.mktemp("compat"))
-    with live_server(create_app(lib_dir, encoder=ColourEncoder())) as url:
+    with live_server(create_app(lib_dir, encoder=ColourEncoder(), warm_worker=False)) as url:
         yield url, media
 
 

@@ -40,6 +40,7 @@ def open_client(lib_dir: Path) -> Iterator[TestClient]:
         max_pixels=1_000_000,
         max_query_clip_s=2.0,
         max_duration_s=2.0,
+        warm_worker=False,
     )
     with TestClient(app, base_url=BASE) as c:
         yield c
@@ -48,7 +49,8 @@ def open_client(lib_dir: Path) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def token_client(lib_dir: Path) -> Iterator[TestClient]:
     with TestClient(
-        create_app(lib_dir, encoder=ColourEncoder(), token=TOKEN), base_url="http://0.0.0.0:8000"
+        create_app(lib_dir, encoder=ColourEncoder(), token=TOKEN, warm_worker=False),
+        base_url="http://0.0.0.0:8000",
     ) as c:
         yield c
 
@@ -165,7 +167,9 @@ def test_unknown_host_names_are_refused_without_a_token(
     assert rebound.status_code == 403 and "not served" in rebound.json()["detail"]
     for host in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
         assert open_client.get("/api/info", headers={"Host": host}).status_code == 200
-    app = create_app(lib_dir, encoder=ColourEncoder(), allowed_hosts=["search.lan"])
+    app = create_app(
+        lib_dir, encoder=ColourEncoder(), allowed_hosts=["search.lan"], warm_worker=False
+    )
     with TestClient(app, base_url="http://search.lan") as c:
         assert c.get("/api/info").status_code == 200
 
@@ -182,7 +186,9 @@ def test_cross_site_writes_are_refused_and_cors_is_off_by_default(
     read = open_client.get("/api/info", headers=evil)
     assert read.status_code == 200 and "access-control-allow-origin" not in read.headers
     assert read.headers["x-content-type-options"] == "nosniff"
-    app = create_app(lib_dir, encoder=ColourEncoder(), cors_origins=["http://app.example"])
+    app = create_app(
+        lib_dir, encoder=ColourEncoder(), cors_origins=["http://app.example"], warm_worker=False
+    )
     with TestClient(app, base_url=BASE) as c:
         pre = c.options(
             "/api/search",

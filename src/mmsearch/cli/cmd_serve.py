@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from mmsearch.cli.main import add_library_args
+
+STARTUP_FAILED = 3
+"""Exit status when the app failed to start (uvicorn's own)."""
 
 if TYPE_CHECKING:  # pragma: no cover
     from mmsearch.server.config import ServerConfig
@@ -87,14 +92,26 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Bind the port first (a port in use is one clear error, before anything is
+    loaded or printed), then build the app and serve on that socket."""
     import uvicorn
 
     from mmsearch.server.app import create_app
+    from mmsearch.server.listen import bind_socket
 
     config = config_from_args(args)
-    app = create_app(config)
-    print(f"mmsearch: serving {config.library} at http://{_url_host(args.host)}:{args.port}/")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    sock = bind_socket(args.host, args.port)
+    with sock:
+        app = create_app(config)
+        port = sock.getsockname()[1]
+        url = f"http://{_url_host(args.host)}:{port}/"
+        print(f"mmsearch: serving {config.library} at {url}", flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once stopped
+            server.run(sockets=[sock])
+    if not server.started:  # the app could not start (uvicorn said why)
+        print("mmsearch: error: the server did not start", file=sys.stderr)
+        return STARTUP_FAILED
     return 0
 
 

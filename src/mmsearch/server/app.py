@@ -4,7 +4,12 @@ Middleware, outermost first: metrics (counts every answer, refusals included)
 → CORS (only when origins are configured; answers preflights) → security
 (body size, Host, token, cross-site writes; see :mod:`mmsearch.server.security`)
 → routes. The library is opened when the app starts (readers, models, the job
-runner) and closed when it stops.
+runner and its warm worker) and closed when it stops.
+
+Every route answers HEAD where it answers GET (:mod:`mmsearch.server.head`); a
+path id no SQLite row can have is a 404 before any route runs, and other input is
+checked where it enters (:mod:`mmsearch.server.checks`); JSON answers always
+encode (:mod:`mmsearch.server.responses`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
@@ -24,14 +29,18 @@ from mmsearch.errors import LibraryError
 from mmsearch.library import CATALOG_FILE, Library
 from mmsearch.server import (
     errors,
+    routes_browse,
     routes_compat,
     routes_items,
     routes_media,
     routes_search,
     routes_system,
 )
+from mmsearch.server.checks import ids_in_range
 from mmsearch.server.config import ServerConfig
+from mmsearch.server.head import add_head_routes
 from mmsearch.server.metrics import Metrics, MetricsMiddleware
+from mmsearch.server.responses import SafeJSONResponse
 from mmsearch.server.security import SecurityMiddleware
 from mmsearch.server.state import AppState
 
@@ -83,12 +92,16 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        default_response_class=SafeJSONResponse,
     )
     app.state.mm = state
     errors.install(app)
-    for module in (routes_search, routes_items, routes_media, routes_compat, routes_system):
-        app.include_router(module.router)
+    routers = (routes_search, routes_browse, routes_items, routes_media, routes_compat)
+    for module in (*routers, routes_system):
+        add_head_routes(module.router)
+        app.include_router(module.router, dependencies=[Depends(ids_in_range)])
     routes_system.mount_static(app)
+    add_head_routes(app.router)
     app.add_middleware(
         SecurityMiddleware,
         token=config.token,

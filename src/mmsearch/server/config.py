@@ -56,6 +56,9 @@ class ServerConfig:
     """Decode processes of an ingest job (IngestOptions.workers); 0 = in the job process."""
     job_batch_size: int = 64
     """Files per commit in ingest jobs (searches see each commit)."""
+    warm_worker: bool = True
+    """Start the job worker (loading its copy of the models) with the server, so the
+    first upload is as quick as the next; False: at the first job (it stays warm after)."""
 
     def __post_init__(self) -> None:
         self.library = Path(os.path.expanduser(os.fspath(self.library))).absolute()

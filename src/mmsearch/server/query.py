@@ -15,15 +15,33 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mmsearch.errors import DecodeError, QueryError
 from mmsearch.search.query import QueryPart
+from mmsearch.server.checks import (
+    MAX_ID,
+    InvalidInput,
+    check_filters,
+    check_item_id,
+    check_text,
+)
 from mmsearch.server.uploads import UploadRejected, check_media
 
 Mode = Literal["vector", "lexical", "hybrid"]
+VectorModality = Literal["image", "text", "video", "audio", "any", "all"]
+MAX_WEIGHT = 1000.0
+Weight = Annotated[
+    float,
+    Field(
+        ge=-MAX_WEIGHT,
+        le=MAX_WEIGHT,
+        allow_inf_nan=False,
+        description="negative weights steer away from this part",
+    ),
+]
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,", re.I)
 
 
@@ -35,7 +53,15 @@ class PartIn(BaseModel):
         description="text; base64 (or a data: URL) for image/video/audio; "
         "numbers for vector; an item id for item"
     )
-    weight: float = Field(1.0, description="negative weights steer away from this part")
+    weight: Weight = 1.0
+
+    @model_validator(mode="after")
+    def _value_fits_kind(self) -> PartIn:
+        if self.kind == "item" and isinstance(self.value, int):
+            check_item_id(self.value)
+        elif self.kind == "text" and isinstance(self.value, str):
+            check_text(self.value, "a text part")
+        return self
 
 
 class SearchRequest(BaseModel):
@@ -46,11 +72,11 @@ class SearchRequest(BaseModel):
     text: str | None = Field(None, description="text query (any language the model reads)")
     image: str | None = Field(None, description="query image as base64 or a data: URL")
     embedding: list[float] | None = Field(None, description="a query vector of the model's size")
-    like: int | None = Field(None, description="more like this item id")
+    like: int | None = Field(None, ge=1, le=MAX_ID, description="more like this item id")
     parts: list[PartIn] = Field(default_factory=list, description="weighted parts, combined")
     k: int = Field(10, ge=1, le=1000, description="number of hits")
     mode: Mode = Field("vector", description="vector, lexical (full text) or hybrid")
-    modality: str | None = Field(
+    modality: VectorModality | None = Field(
         None,
         description="which vectors: image, text, video, audio or any (default: each "
         "space's primary ones)",
@@ -60,7 +86,19 @@ class SearchRequest(BaseModel):
         description="type (item kind or list), path_prefix, date_from, date_to (ISO dates), "
         'or any metadata field: a value, or a range {"gte": a, "lte": b}',
     )
-    min_score: float | None = Field(None, description="drop hits scoring below this")
+    min_score: float | None = Field(
+        None, allow_inf_nan=False, description="drop hits scoring below this"
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _valid_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_text(value)
+
+    @field_validator("filters")
+    @classmethod
+    def _valid_filters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_filters(value)
 
 
 @dataclass
@@ -73,15 +111,26 @@ class MediaLimits:
 def json_field(raw: str | None, what: str) -> Any:
     """The value of a form field holding JSON (``{}`` when empty or absent).
 
-    Text that is not JSON is a :class:`QueryError` naming ``what``; the caller checks the
-    value's shape.
+    Text that is not JSON (or nests too deep to parse) is :class:`InvalidInput` naming
+    ``what``; the caller checks the value's shape.
     """
     if not raw:
         return {}
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise QueryError(f"{what} must be a JSON object: {exc.msg}") from exc
+        raise InvalidInput(f"{what} must be a JSON object: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"{what} is nested too deeply") from exc
+
+
+def form_filters(raw: str | None) -> dict[str, Any]:
+    """Filters sent as a JSON form field, checked as the JSON body's are."""
+    value = json_field(raw, "filters")
+    try:
+        return check_filters(value)
+    except ValueError as exc:
+        raise InvalidInput(f"filters: {exc}") from exc
 
 
 def decode_base64(value: str, limit: int, what: str = "image") -> bytes:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsearch.library import CATALOG_FILE, Library
+from mmsearch.server.encoders import shared_encoders
 from mmsearch.server.errors import ServerBusy
 from mmsearch.store.catalog import Catalog
 
@@ -140,19 +141,6 @@ class ReaderPool:
             for reader in self._all:
                 reader.lib.close()
             self._all.clear()
-
-
-def shared_encoders(lib: Library, given: dict[str, Any]) -> dict[str, Any]:
-    """The encoders every reader should share: those given, plus the library's own
-    models (loaded now, once) for each space it has."""
-    out = dict(given)
-    if "encoder" not in out:
-        out["encoder"] = lib.encoder()
-    if "audio_encoder" not in out and "audio" in lib.spaces:
-        out["audio_encoder"] = lib.audio_encoder()
-    if "video_encoder" not in out and "video" in lib.spaces:
-        out["video_encoder"] = lib.video_encoder()
-    return out
 
 
 _SPACE_OF = {"audio_encoder": "audio", "video_encoder": "video"}

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from mmsearch.errors import QueryError
 from mmsearch.library import Library
 from mmsearch.search.query import QueryPart
+from mmsearch.server.checks import MAX_ID, MIN_ID, InvalidInput, check_text, fits_id
 from mmsearch.server.errors import NotFound
 from mmsearch.server.hits import item_thumb_url, media_url, pictured
 from mmsearch.server.query import PartBuilder, decode_base64, query_kind
@@ -36,6 +37,7 @@ from mmsearch.types import Hit
 
 router = APIRouter(tags=["clip-retrieval compatible"])
 CAPTION_CHARS = 300
+MAX_METADATA_IDS = 10_000
 
 
 def index_name(state: AppState) -> str:
@@ -57,9 +59,7 @@ async def knn_service(request: Request, state: State) -> list[dict[str, Any]]:
 @router.post("/metadata", summary="clip-retrieval: metadata columns of ids")
 async def metadata(request: Request, state: State) -> list[dict[str, Any]]:
     body = await _json_body(request)
-    ids = body.get("ids") or []
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-        raise QueryError("ids must be a list of integers")
+    ids = _ids(body.get("ids") or [])
     _check_index(state, body.get("indice_name"))
     base = str(request.base_url).rstrip("/")
     return await run_in_threadpool(_metadata, state, ids, base)
@@ -69,7 +69,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         data = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise QueryError("the body must be a JSON object") from exc
     if not isinstance(data, dict):
         raise QueryError("the body must be a JSON object")
@@ -112,7 +112,12 @@ def _knn(state: AppState, body: dict[str, Any], base: str) -> list[dict[str, Any
 def _parts(state: AppState, body: dict[str, Any], tmp: Path) -> list[QueryPart]:
     text, image, vector = body.get("text"), body.get("image"), body.get("embedding_input")
     if text:
-        return [QueryPart("text", str(text))]
+        if not isinstance(text, str):
+            raise QueryError("text must be a string")
+        try:
+            return [QueryPart("text", check_text(text))]
+        except ValueError as exc:
+            raise QueryError(str(exc)) from exc
     builder = PartBuilder(tmp, limits(state))
     if image:
         data = decode_base64(str(image), state.config.max_upload_bytes)
@@ -138,9 +143,21 @@ def _floats(values: list[Any]) -> Any:
 def _count(value: Any, default: int) -> int:
     try:
         n = int(value) if value is not None else default
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise QueryError("num_images and num_result_ids must be integers") from exc
     return max(1, n)
+
+
+def _ids(ids: Any) -> list[int]:
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
+        raise InvalidInput("ids must be a list of integers")
+    if len(ids) > MAX_METADATA_IDS:
+        raise InvalidInput(f"at most {MAX_METADATA_IDS} ids at a time")
+    if not all(fits_id(i) for i in ids):
+        raise InvalidInput(f"ids are integers from {MIN_ID} to {MAX_ID}")
+    return ids
 
 
 def _columns(lib: Library, item: ItemRow, base: str, hit: Hit | None = None) -> dict[str, Any]:

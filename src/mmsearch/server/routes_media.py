@@ -1,7 +1,10 @@
 """Originals and thumbnails, served only for items of the library, addressed by id.
 
 No route takes a path, so nothing outside the library can be reached through
-one. Originals support HTTP range requests (video and audio seek in the
+one, and a stored path is opened only under the server's path rule
+(:func:`mmsearch.server.paths.open_indexed`: no final symlink, still the file
+indexed, under an allowed root); the bytes sent come from the descriptor that was
+checked, so the file cannot be swapped between the check and the read. Originals support HTTP range requests (video and audio seek in the
 browser). Content types come from a short list of media types; anything else
 (a text note, an HTML file someone indexed) is sent as plain text or bytes with
 ``nosniff`` and a locked-down content policy, so it can never run as a page of
@@ -10,21 +13,27 @@ this origin.
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import os
-import stat
-from typing import Annotated
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 
 from mmsearch.errors import DecodeError
 from mmsearch.server.errors import NotFound
 from mmsearch.server.hits import display_name
+from mmsearch.server.paths import open_indexed, serving_roots
 from mmsearch.server.state import AppState, State
 from mmsearch.server.thumbs import snap_size
 from mmsearch.store.rows import ItemRow
+from mmsearch.store.scope import Scope
 
 router = APIRouter(prefix="/api", tags=["media"])
 Size = Annotated[int | None, Query(ge=16, le=4096, description="longest side, in pixels")]
@@ -52,21 +61,60 @@ def _item(state: AppState, item_id: int) -> ItemRow:
     return item
 
 
+def serving_roots_of(state: AppState) -> list[str]:
+    """Where this server may read files from: its allowed roots, its uploads, and the
+    folders indexed into the library."""
+    with state.readers().library() as lib:
+        indexed = Scope(lib.catalog).roots()
+    c = state.config
+    return serving_roots([*c.allow_roots, c.uploads], indexed)
+
+
+class _OpenFileResponse(FileResponse):
+    """A ``FileResponse`` (ranges, HEAD, ETag) that sends the bytes of a descriptor the
+    server has already checked, instead of opening the path again."""
+
+    def __init__(self, fd: int, st: os.stat_result, **kwargs: Any) -> None:
+        super().__init__(f"/proc/self/fd/{fd}", stat_result=st, **kwargs)
+        self._fd: int | None = fd
+        self.background = BackgroundTask(self._close)
+
+    @asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[Any]:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            raise RuntimeError("the file was sent already")
+        file = anyio.wrap_file(os.fdopen(fd, "rb"))
+        try:
+            yield file
+        finally:
+            with anyio.CancelScope(shield=True):
+                await file.aclose()
+
+    async def _handle_simple(self, send: Any, send_header_only: bool, _pathsend: bool) -> None:
+        await super()._handle_simple(send, send_header_only, False)  # never by path
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __del__(self) -> None:  # a response never sent (client gone) must not leak its fd
+        self._close()
+
+
 @router.get("/media/{item_id}", summary="The original file (range requests)")
 @router.head("/media/{item_id}", include_in_schema=False)
 def media(item_id: int, state: State) -> FileResponse:
     item = _item(state, item_id)
-    try:
-        st = os.stat(item.path)
-    except OSError as exc:
-        raise NotFound(f"the file of item {item_id} is no longer there") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise NotFound(f"the file of item {item_id} is no longer a regular file")
+    with open_indexed(item, serving_roots_of(state)) as (fd, st):
+        mine = os.dup(fd)
     name = quote(display_name(item.path).encode("utf-8", "replace"))
-    return FileResponse(
-        item.path,
+    return _OpenFileResponse(
+        mine,
+        st,
         media_type=safe_media_type(item.path, item.modality),
-        stat_result=st,
         headers={
             "Content-Disposition": f"inline; filename*=UTF-8''{name}",
             "Content-Security-Policy": _MEDIA_POLICY,
@@ -112,12 +160,16 @@ def _photo_thumb(state: AppState, request: Request, item: ItemRow, size: int) ->
         return Response(status_code=304, headers={"ETag": etag})
 
     def make() -> bytes:
-        try:
-            # An indexed photo passed the indexing limit; thumbnail it under the same one.
-            limit = max(state.config.max_pixels, MAX_PIXELS_DEFAULT)
-            image = open_image_rgb(item.path, max_pixels=limit)
-        except DecodeError as exc:
-            raise NotFound(f"no thumbnail for item {item.id}: {exc.reason}") from exc
+        # An indexed photo passed the indexing limit; thumbnail it under the same one.
+        limit = max(state.config.max_pixels, MAX_PIXELS_DEFAULT)
+        with (
+            open_indexed(item, serving_roots_of(state)) as (fd, _),
+            os.fdopen(os.dup(fd), "rb") as fh,
+        ):
+            try:
+                image = open_image_rgb(fh, max_pixels=limit)
+            except DecodeError as exc:
+                raise NotFound(f"no thumbnail for item {item.id}: {exc.reason}") from exc
         return make_thumbnail(image, max_side=size)
 
     data = state.thumbs.get_or_make((item.id, size, item.mtime, item.size), make)

@@ -8,19 +8,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
-from fastapi.responses import JSONResponse
 
 from mmsearch.errors import QueryError
 from mmsearch.search.query import QueryPart
+from mmsearch.server.checks import InvalidInput, check_text
 from mmsearch.server.hits import hits_json
 from mmsearch.server.query import (
+    MAX_WEIGHT,
     MediaLimits,
     Mode,
     PartBuilder,
     SearchRequest,
-    json_field,
+    VectorModality,
+    form_filters,
     query_kind,
 )
+from mmsearch.server.responses import SafeJSONResponse
 from mmsearch.server.state import AppState, State
 from mmsearch.server.uploads import copy_limited, safe_name
 
@@ -61,11 +64,11 @@ def run_search(
 
 
 @router.post("/search", summary="Search by text, image, vector, item or weighted parts")
-def search(req: SearchRequest, state: State) -> JSONResponse:
+def search(req: SearchRequest, state: State) -> SafeJSONResponse:
     with tempfile.TemporaryDirectory(prefix="mmsearch-query-") as tmp:
         parts = PartBuilder(Path(tmp), limits(state)).parts(req)
         # Plain JSON already: skip FastAPI's generic encoder walk over every hit.
-        return JSONResponse(
+        return SafeJSONResponse(
             run_search(
                 state,
                 parts,
@@ -86,14 +89,27 @@ def search_upload(
     state: State,
     file: Annotated[UploadFile, File(description="query image, video or audio clip")],
     text: Annotated[str | None, Form(description="text to combine with the file")] = None,
-    weight: Annotated[float, Form(description="weight of the file against the text")] = 1.0,
+    weight: Annotated[
+        float,
+        Form(
+            ge=-MAX_WEIGHT,
+            le=MAX_WEIGHT,
+            allow_inf_nan=False,
+            description="weight of the file against the text",
+        ),
+    ] = 1.0,
     k: Annotated[int, Form(ge=1, le=1000)] = 10,
     mode: Annotated[Mode, Form()] = "vector",
-    modality: Annotated[str | None, Form()] = None,
+    modality: Annotated[VectorModality | None, Form()] = None,
     filters: Annotated[str | None, Form(description="filters as a JSON object")] = None,
-    min_score: Annotated[float | None, Form()] = None,
+    min_score: Annotated[float | None, Form(allow_inf_nan=False)] = None,
 ) -> dict[str, Any]:
-    flt = _filters(filters)
+    flt = form_filters(filters)
+    if text is not None:
+        try:
+            check_text(text)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
     with tempfile.TemporaryDirectory(prefix="mmsearch-query-") as tmp:
         builder = PartBuilder(Path(tmp), limits(state))
         name = safe_name(file.filename, "query")
@@ -105,10 +121,3 @@ def search_upload(
         return run_search(
             state, parts, k=k, mode=mode, modality=modality, filters=flt, min_score=min_score
         )
-
-
-def _filters(raw: str | None) -> dict[str, Any]:
-    value = json_field(raw, "filters")
-    if not isinstance(value, dict):
-        raise QueryError("filters must be a JSON object")
-    return value

@@ -49,6 +49,7 @@ class AppState:
             opening,
             workers=self.config.job_workers,
             batch_size=self.config.job_batch_size,
+            warm=self.config.warm_worker,
         )
         self.metrics.watch_library(self.stats)
         log.info("serving %s with %d readers", self.config.library, self.pool.size)
