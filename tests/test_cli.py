@@ -51,8 +51,9 @@ def test_index_search_remove_info(
     rep = run_json(
         capsys, "index", str(shapes), "--library", lib, "--model", "builtin:demo", "--workers", "0"
     )
-    assert rep["added"] == 41 and rep["failed"] == 2
-    assert {f["path"].split("/")[-1] for f in rep["failures"]} == {"junk.bin", "empty.png"}
+    assert rep["added"] == 41 and rep["failed"] == 1 and rep["skipped"] == 1
+    assert [f["path"].split("/")[-1] for f in rep["failures"]] == ["empty.png"]
+    assert [f["path"].split("/")[-1] for f in rep["skipped_files"]] == ["junk.bin"]
     again = run_json(capsys, "index", str(shapes), "--library", lib)
     assert again["unchanged"] == 41 and again["added"] == 0
 
@@ -85,7 +86,7 @@ def test_index_search_remove_info(
     removed = run_json(capsys, "remove", str(shapes / "img05.png"), "--library", lib)
     assert removed["removed"] == 1
     info = run_json(capsys, "info", "--library", lib)
-    assert info["items"] == 40 and info["model"] == "builtin:demo" and info["failures"] == 2
+    assert info["items"] == 40 and info["model"] == "builtin:demo" and info["failures"] == 1
 
 
 def test_plain_output_and_errors(
@@ -97,7 +98,7 @@ def test_plain_output_and_errors(
         == 0
     )
     out = capsys.readouterr().out
-    assert "41 added" in out and "failures by reason" in out
+    assert "41 added" in out and "failures by reason" in out and "skipped by reason" in out
     assert main(["search", "a green triangle", "--library", lib, "-k", "2"]) == 0
     assert "img" in capsys.readouterr().out
     assert main(["search", "x", "--library", str(tmp_path / "nope")]) == 2

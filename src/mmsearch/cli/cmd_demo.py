@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmsearch.cli.output import emit_json
+    from mmsearch.cli.output import emit_json, printable
     from mmsearch.demo import run_demo
     from mmsearch.search.moments import format_range
 
@@ -41,22 +41,21 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"demo library: {os.path.join(folder, 'library')}")
+    library = printable(os.path.join(folder, "library"))
+    print(f"demo library: {library}")
     print(f"indexed {report.summary()}\n")
     for r in results:
         print(f"{r.query.title}   [{sum(r.correct)}/{len(r.correct)} correct]")
         for h, ok in zip(r.hits, r.correct, strict=True):
             seg = h.segments[0] if h.segments else None
-            extra = f"  “{seg.text.splitlines()[0]}”" if seg and seg.text else ""
+            extra = f"  “{printable(seg.text.splitlines()[0])}”" if seg and seg.text else ""
             if seg is not None and seg.t_start is not None and seg.t_end is not None:
                 extra = f" @ {format_range(seg.t_start, seg.t_end)}" + extra
-            print(f"   {'✓' if ok else '✗'} {h.score:.3f}  {os.path.basename(h.path)}{extra}")
+            print(
+                f"   {'✓' if ok else '✗'} {h.score:.3f}  {printable(os.path.basename(h.path))}{extra}"
+            )
         print()
     mean = sum(r.precision for r in results) / max(1, len(results))
     print(f"mean precision@{args.k}: {mean:.2f}")
-    print(
-        "Try it yourself: mmsearch search --library "
-        + os.path.join(folder, "library")
-        + ' "a small orange star"'
-    )
+    print(f"Try it yourself: mmsearch search --library {library} " + '"a small orange star"')
     return 0

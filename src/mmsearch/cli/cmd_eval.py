@@ -83,7 +83,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _progress_bar(total: int, desc: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="item", desc=desc, dynamic_ncols=True, leave=False)
+    # delay: no bar at all for work that is done within about a second.
+    return tqdm(total=total, unit="item", desc=desc, dynamic_ncols=True, leave=False, delay=1.0)
 
 
 def _load(spec: str, role: str) -> Any:

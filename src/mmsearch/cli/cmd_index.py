@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import TYPE_CHECKING
 
 from mmsearch.cli.main import add_library_args
+
+if TYPE_CHECKING:
+    from mmsearch.ingest.report import IngestReport
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,6 +32,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="decode processes (0 = in-process)")
     p.add_argument("--batch-size", type=int, default=64, help="files per commit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="try again files that failed before, even if they have not changed",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="keep files matching this gitignore-style pattern out of the library, now and in "
+        "later runs (remembered; repeatable); a .mmsearchignore file in a folder works too",
+    )
+    p.add_argument(
+        "--no-exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="forget a pattern given with --exclude earlier",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -70,15 +95,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmsearch.cli.output import emit_json, format_report
     from mmsearch.errors import QueryError
     from mmsearch.ingest.pipeline import IngestOptions
+    from mmsearch.ingest.report import IngestAborted
     from mmsearch.ingest.timed import TimedOptions
     from mmsearch.library import Library
+    from mmsearch.media.discover import display_path
     from mmsearch.search.filters import parse_where
 
-    if not args.paths and not args.reembed:
+    if not args.paths and not (args.reembed or args.exclude or args.no_exclude):
         raise QueryError("give files or folders to index (or --reembed)")
+    missing = [p for p in args.paths if not os.path.lexists(os.path.expanduser(p))]
+    if missing:
+        raise QueryError(f"no such file or folder: {', '.join(map(display_path, missing))}")
     metadata = dict(parse_where(m) for m in args.meta)
     options = IngestOptions(
         batch_size=args.batch_size,
@@ -86,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         metadata=metadata,
         progress=not (args.no_progress or args.json) and sys.stderr.isatty(),
         threads=args.threads,
+        retry_failed=args.retry_failed,
         timed=TimedOptions(
             fps=args.fps,
             max_frames=args.max_frames,
@@ -102,12 +132,28 @@ def run(args: argparse.Namespace) -> int:
         video_model=args.video_model,
         asr_model=args.asr_model,
     ) as lib:
-        if args.reembed:
-            report = lib.reembed(args.model, options=options)
-        if args.paths:
-            report = lib.add(args.paths, options=options)
-    if args.json:
+        if args.exclude:
+            lib.exclude(args.exclude)
+        if args.no_exclude:
+            lib.unexclude(args.no_exclude)
+        report = None
+        try:
+            if args.reembed:
+                report = lib.reembed(args.model, options=options)
+            if args.paths:
+                report = lib.add(args.paths, options=options)
+        except IngestAborted as exc:
+            _show(exc.report, args.json)
+            raise
+    if report is not None:
+        _show(report, args.json)
+    return 0
+
+
+def _show(report: IngestReport, as_json: bool) -> None:
+    from mmsearch.cli.output import emit_json, format_report
+
+    if as_json:
         emit_json(report.to_dict())
     else:
         print(format_report(report))
-    return 0

@@ -1,8 +1,9 @@
 """``mmsearch`` entry point. Parses arguments and dispatches; imports heavy code lazily.
 
 ``main(argv)`` is callable from tests. Library errors (``MMSearchError``) become
-one-line messages and exit code 2; nothing here imports torch until a command
-needs a model.
+one-line messages (control characters escaped) and exit code 2; nothing here
+imports torch until a command needs a model, and the model libraries stay quiet
+unless ``-v`` is given (``cli.quiet``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def default_library() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmsearch",
-        description="Multimodal semantic search over your images and texts.",
+        description="Multimodal semantic search over your photos, videos, audio recordings "
+        "and texts: find images, video moments, stretches of sound and passages by meaning, "
+        "with text, an image, a clip or an item as the query.",
     )
     parser.add_argument("--version", action="version", version=f"mmsearch {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -50,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         _command_module(module).add_arguments(p)
-        p.set_defaults(_module=module)
+        # The subcommand's own parser rides along, so its usage comes with its errors.
+        p.set_defaults(_module=module, _parser=p)
     return parser
 
 
@@ -79,7 +83,13 @@ def add_library_args(p: argparse.ArgumentParser, *, model: bool = True) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # argparse reports a subcommand's unknown flag with the top-level usage; show
+        # the subcommand's, which lists the flags that were probably meant.
+        (getattr(args, "_parser", None) or parser).error(
+            f"unrecognized arguments: {' '.join(extras)}"
+        )
     if args.command is None:
         parser.print_help()
         return 0
@@ -87,12 +97,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from mmsearch.cli.quiet import quiet_model_libraries
     from mmsearch.errors import MMSearchError
 
     try:
-        return int(_command_module(args._module).run(args) or 0)
+        with quiet_model_libraries(enabled=args.verbose == 0):
+            return int(_command_module(args._module).run(args) or 0)
     except MMSearchError as exc:
-        print(f"mmsearch: error: {exc}", file=sys.stderr)
+        from mmsearch.cli.output import printable
+
+        print(f"mmsearch: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

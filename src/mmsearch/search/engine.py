@@ -15,19 +15,21 @@ are its best moments, neighbouring time ranges merged.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mmsearch.errors import QueryError
-from mmsearch.search.filters import build_where
+from mmsearch.errors import DecodeError, QueryError
+from mmsearch.search.filters import build_where, check_fields, check_modalities, user_fields
 from mmsearch.search.fusion import rrf
 from mmsearch.search.lexical import lexical_segments
 from mmsearch.search.moments import merge_moments
-from mmsearch.search.query import Query, combine
+from mmsearch.search.query import Query, QueryPart, combine
 from mmsearch.spaces import PRIMARY_MODALITIES, Space
 from mmsearch.store.catalog import Catalog
+from mmsearch.store.queries import existing_item_ids, field_keys, has_field_key
 from mmsearch.types import Hit, SegmentHit, Vectors
 
 SEGMENTS_PER_HIT = 3
@@ -85,11 +87,29 @@ class SearchEngine:
 
     def embed(self, space: Space, query: Query) -> Vectors:
         """One unit vector for all parts of ``query`` in ``space`` (weighted sum)."""
-        vecs = [space.embed(p) for p in query.parts]
+        vecs = [_embed_part(space, p) for p in query.parts]
         return combine(np.stack(vecs), [p.weight for p in query.parts])
+
+    def check(self, query: Query) -> None:
+        """Refuse, naming it, what cannot be meant: an unknown modality or metadata field,
+        an item id the library does not have, a query file that is not there."""
+        wanted = query.filters.get("modality")
+        if wanted not in (None, ""):
+            check_modalities(wanted)
+        build_where(query.filters)  # raises on a malformed value, even with nothing to search
+        if any(not has_field_key(self.catalog, k) for k in user_fields(query.filters)):
+            check_fields(query.filters, field_keys(self.catalog))  # lists them only when needed
+        ids = [int(p.value) for p in query.parts if p.kind == "item"]
+        found = existing_item_ids(self.catalog, ids)
+        for item_id in ids:
+            if item_id not in found:
+                raise QueryError(f"no item {item_id} in this library")
+        for part in query.parts:
+            _check_file(part)
 
     # -- search ------------------------------------------------------------------------
     def search(self, query: Query) -> list[Hit]:
+        self.check(query)
         exclude = {int(p.value) for p in query.parts if p.kind == "item" and p.weight > 0}
         lists: list[list[_Group]] = []
         if query.mode in ("vector", "hybrid"):
@@ -233,3 +253,27 @@ def _missing_space_hint(kinds: list[str]) -> str:
     if "item" in kinds:
         return "the item has no vectors in a space that can embed the other parts"
     return "no model of this library understands these parts together"
+
+
+def _check_file(part: QueryPart) -> None:
+    """A query file part names an existing, readable file; else a QueryError naming it."""
+    if part.kind not in ("image", "audio", "video"):
+        return
+    if not isinstance(part.value, (str, os.PathLike)):
+        return
+    path = os.path.expanduser(os.fspath(part.value))
+    if not os.path.exists(path):
+        raise QueryError(f"query {part.kind} {path}: no such file or directory")
+    if os.path.isdir(path):
+        raise QueryError(f"query {part.kind} {path} is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise QueryError(f"query {part.kind} {path}: permission denied")
+
+
+def _embed_part(space: Space, part: QueryPart) -> Vectors:
+    """``space.embed(part)``, with a file that cannot be decoded named in the error."""
+    try:
+        return space.embed(part)
+    except DecodeError as exc:
+        shown = os.fspath(part.value) if isinstance(part.value, (str, os.PathLike)) else "<data>"
+        raise QueryError(f"cannot use {shown} as a query {part.kind}: {exc.reason}") from exc

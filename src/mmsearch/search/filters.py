@@ -2,28 +2,34 @@
 
 Reserved keys: ``modality`` (handled by the engine: each vector modality has
 its own index), ``type`` (the item's own kind: image, text, video, audio; a
-string or a list), ``path_prefix``, ``date_from`` / ``date_to`` (EXIF date or mtime; ISO
+string or a list), ``path_prefix`` (a folder: items inside it, or the file itself),
+``date_from`` / ``date_to`` (EXIF date or mtime; ISO
 date/time strings or epoch seconds). Any other key is a user metadata field:
-a scalar means equality; a dict with ``gt``/``gte``/``lt``/``lte`` (or a
-two-element list ``[low, high]``) is a numeric range.
+a scalar (string, number, bool) means equality; a dict with ``gt``/``gte``/``lt``/``lte``
+(or a two-element list ``[low, high]``) is a numeric range with finite number bounds.
+Anything else is a :class:`QueryError` naming the key and the value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mmsearch.errors import QueryError
+from mmsearch.types import MODALITIES
 
 RESERVED = ("modality", "type", "path_prefix", "date_from", "date_to")
+ANY_MODALITY = ("any", "all")
+"""``modality`` values that search every vector modality of the library."""
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def to_epoch(value: Any, *, end: bool = False) -> float:
     """Epoch seconds from a number or an ISO date/time (a bare date covers the whole day)."""
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, dt.datetime):
         return value.timestamp()
@@ -40,6 +46,32 @@ def to_epoch(value: Any, *, end: bool = False) -> float:
         raise QueryError(f"not a date: {value!r} (use YYYY-MM-DD or ISO date-time)") from exc
 
 
+def check_modalities(value: Any) -> list[str]:
+    """The vector modalities named by a ``modality`` filter; unknown names are refused."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise QueryError(f"filter 'modality': {value!r} is not a modality name or a list of them")
+    known = (*MODALITIES, *ANY_MODALITY)
+    for name in names:
+        if name not in known:
+            raise QueryError(f"unknown modality {name!r}; known: {', '.join(known)}")
+    return list(names)
+
+
+def user_fields(filters: Mapping[str, Any]) -> list[str]:
+    """The metadata field keys ``filters`` uses (every key that is not reserved)."""
+    return [k for k, v in filters.items() if k not in RESERVED and v is not None]
+
+
+def check_fields(filters: Mapping[str, Any], known: Iterable[str]) -> None:
+    """Refuse a filter on a metadata field no item of the library has, naming the known ones."""
+    known = list(known)
+    for key in user_fields(filters):
+        if key not in known:
+            have = ", ".join(known) if known else "none (they come from .json sidecars or --meta)"
+            raise QueryError(f"unknown field {key!r}; this library's fields: {have}")
+
+
 def build_where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
     """SQL condition over ``items i`` for every non-modality filter; ("", []) if none."""
     clauses: list[str] = []
@@ -47,25 +79,44 @@ def build_where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
     for key, value in filters.items():
         if key == "modality" or value is None:
             continue
-        if key == "path_prefix":
-            prefix = os.fsencode(os.path.abspath(os.path.expanduser(str(value))))
-            clauses.append("i.path_key >= ? AND i.path_key < ?")
-            params += [prefix, prefix + b"\xff"]
-        elif key == "type":
-            kinds = [value] if isinstance(value, str) else list(value)
-            clauses.append(f"i.modality IN ({','.join('?' * len(kinds))})")
-            params += [str(k) for k in kinds]
-        elif key == "date_from":
-            clauses.append("i.taken_at >= ?")
-            params.append(to_epoch(value))
-        elif key == "date_to":
-            clauses.append("i.taken_at <= ?")
-            params.append(to_epoch(value, end=True))
-        else:
-            clause, p = _field_clause(key, value)
-            clauses.append(clause)
-            params += p
+        clause, p = _clause(key, value)
+        clauses.append(clause)
+        params += p
     return " AND ".join(f"({c})" for c in clauses), params
+
+
+def _clause(key: str, value: Any) -> tuple[str, list[Any]]:
+    if key == "path_prefix":
+        if not isinstance(value, (str, os.PathLike)):
+            raise QueryError(f"filter 'path_prefix': {value!r} is not a folder path")
+        return _under_clause(os.path.abspath(os.path.expanduser(os.fspath(value))))
+    if key == "type":
+        kinds = _kinds(value)
+        return f"i.modality IN ({','.join('?' * len(kinds))})", kinds
+    if key in ("date_from", "date_to"):
+        try:
+            epoch = to_epoch(value, end=key == "date_to")
+        except QueryError as exc:
+            raise QueryError(f"filter {key!r}: {exc}") from exc
+        return ("i.taken_at >= ?" if key == "date_from" else "i.taken_at <= ?"), [epoch]
+    return _field_clause(key, value)
+
+
+def _under_clause(folder: str) -> tuple[str, list[Any]]:
+    """Items at ``folder`` or inside it (``/a/photos`` does not take in ``/a/photos2``)."""
+    key, sep = os.fsencode(folder), os.fsencode(os.sep)
+    inside = key if key.endswith(sep) else key + sep
+    return "i.path_key = ? OR (i.path_key >= ? AND i.path_key < ?)", [key, inside, inside + b"\xff"]
+
+
+def _kinds(value: Any) -> list[str]:
+    kinds = [value] if isinstance(value, str) else value
+    if not isinstance(kinds, (list, tuple)) or not all(isinstance(k, str) for k in kinds):
+        raise QueryError(f"filter 'type': {value!r} is not an item type or a list of them")
+    for kind in kinds:
+        if kind not in MODALITIES:
+            raise QueryError(f"unknown item type {kind!r}; known: {', '.join(MODALITIES)}")
+    return list(kinds)
 
 
 def _field_clause(key: str, value: Any) -> tuple[str, list[Any]]:
@@ -80,7 +131,7 @@ def _field_clause(key: str, value: Any) -> tuple[str, list[Any]]:
             if op not in _OPS:
                 raise QueryError(f"unknown range operator {op!r} for {key!r}; use gt/gte/lt/lte")
             conds.append(f"f.value_num {_OPS[op]} ?")
-            params.append(float(bound))
+            params.append(_bound(key, bound))
         if not conds:
             raise QueryError(f"empty range for {key!r}")
         return base + " AND ".join(conds) + ")", params
@@ -88,7 +139,27 @@ def _field_clause(key: str, value: Any) -> tuple[str, list[Any]]:
         return base + "f.value_text = ?)", [key, str(value).lower()]
     if isinstance(value, (int, float)):
         return base + "f.value_num = ?)", [key, float(value)]
-    return base + "f.value_text = ?)", [key, str(value)]
+    if isinstance(value, str):
+        return base + "f.value_text = ?)", [key, value]
+    raise QueryError(
+        f"filter {key!r}: {value!r} is not a value (string, number, true/false) "
+        'or a range ({"gte": a, "lte": b} or [a, b])'
+    )
+
+
+def _bound(key: str, bound: Any) -> float:
+    """A range bound as a finite float; anything else names the field and the value."""
+    number: float | None = None
+    if isinstance(bound, (int, float)) and not isinstance(bound, bool):
+        number = float(bound)
+    elif isinstance(bound, str):
+        try:
+            number = float(bound)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise QueryError(f"filter {key!r}: range bound {bound!r} is not a finite number")
+    return number
 
 
 def parse_where(expr: str) -> tuple[str, Any]:
@@ -101,7 +172,7 @@ def parse_where(expr: str) -> tuple[str, Any]:
                 break
             if name is None:
                 return key, _scalar(raw)
-            return key, {name: float(raw)}
+            return key, {name: _bound(key, raw)}
     raise QueryError(f"cannot parse filter {expr!r}: use key=value, key<=N, key>=N, key<N, key>N")
 
 
