@@ -72,3 +72,29 @@ def test_non_utf8_paths_round_trip(tmp_path: Path) -> None:
     row = cat.item_by_path(odd)
     assert row is not None and row.path == odd
     assert [i.path for i in cat.iter_items(under="/data")] == [odd]
+
+
+def test_a_v2_library_upgrades_in_place_when_opened_to_read(tmp_path: Path) -> None:
+    """An older catalog (schema v2) is migrated by the first reader that opens it; its
+    runs' roots become the recorded roots the server serves from."""
+    import json
+
+    from mmsearch.store.migrations import MIGRATIONS
+    from mmsearch.store.scope import Scope
+
+    path = tmp_path / "catalog.sqlite"
+    conn = sqlite3.connect(path)
+    for version, script in enumerate(MIGRATIONS[:2]):
+        conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {version + 1}; COMMIT;")
+    conn.execute(
+        "INSERT INTO runs (started_at, roots_json) VALUES (1.0, ?)",
+        (json.dumps(["/photos", "/notes"]),),
+    )
+    conn.commit()
+    conn.close()
+    catalog = Catalog.open(path, readonly=True)
+    try:
+        assert schema_version(catalog.conn) == SCHEMA_VERSION
+        assert sorted(Scope(catalog).roots()) == ["/notes", "/photos"]
+    finally:
+        catalog.close()

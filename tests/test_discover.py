@@ -82,6 +82,8 @@ def tree(tmp_path: Path) -> Path:
 def test_walk_tree_sidecars_hidden_and_skips(tree: Path) -> None:
     items = run(tree)
     assert rel(items, tree) == [
+        (".git", "skip: hidden (name starts with a dot)"),
+        (".hidden.jpg", "skip: hidden (name starts with a dot)"),
         ("a.jpg", "image"),
         ("empty.png", "skip: empty file"),
         ("movie.mp4", "video"),
@@ -90,13 +92,19 @@ def test_walk_tree_sidecars_hidden_and_skips(tree: Path) -> None:
         ("sub/b.png", "image"),
         ("sub/story.txt", "text"),
     ]
-    a = items[0]
+    assert [it.kind for it in items if isinstance(it, Skipped)] == [
+        "skipped",
+        "skipped",
+        "failed",
+        "skipped",
+    ]
+    a = items[2]
     assert isinstance(a, Discovered)
     assert a.caption_path == str(tree / "a.txt")
     assert a.meta_path == str(tree / "a.json")
     assert a.size == (tree / "a.jpg").stat().st_size
     assert a.mtime == (tree / "a.jpg").stat().st_mtime
-    b = items[5]
+    b = items[7]
     assert isinstance(b, Discovered)
     assert b.caption_path == str(tree / "sub" / "b.png.txt")
     assert b.meta_path == str(tree / "sub" / "b.png.json")
@@ -145,7 +153,7 @@ def test_file_roots_missing_roots_and_duplicates(tree: Path, tmp_path: Path) -> 
     assert first[0].path == str(tree / "notes.md")
     # A sidecar named explicitly is not silently dropped.
     assert run(tree / "data.json") == [
-        Skipped(str(tree / "data.json"), "unsupported file type (.json)")
+        Skipped(str(tree / "data.json"), "unsupported file type (.json)", "skipped")
     ]
 
 
@@ -229,7 +237,11 @@ def test_symlinked_folders(tmp_path: Path) -> None:
     got = rel(run(root), root)
     # Links are not resolved in paths; a folder reachable both ways keeps its real path.
     assert got == [("real/r.png", "image"), ("a_out/o.png", "image")]
-    assert rel(run(root, follow_symlinks=False), root) == [("real/r.png", "image")]
+    assert rel(run(root, follow_symlinks=False), root) == [
+        ("a_out", "skip: symlink (not followed)"),
+        ("a_real", "skip: symlink (not followed)"),
+        ("real/r.png", "image"),
+    ]
 
 
 def test_non_utf8_file_name(tmp_path: Path) -> None:

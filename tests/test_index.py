@@ -274,9 +274,19 @@ def test_edge_cases_and_errors(tmp_path: Path) -> None:
     ids_file = tmp_path / manifest["ids_file"]
     good_ids = ids_file.read_bytes()
     ids_file.write_bytes(good_ids[:40])
-    with pytest.raises(LibraryError, match="id table"):
+    with pytest.raises(LibraryError, match="damaged"):
         FaissIndex.load(tmp_path / "ix")
     ids_file.write_bytes(good_ids)
+    assert len(FaissIndex.load(tmp_path / "ix")) == 3
+    # Flipped bytes inside the FAISS file itself are caught by its checksum too.
+    faiss_file = tmp_path / manifest["index_file"]
+    good_faiss = bytearray(faiss_file.read_bytes())
+    bad = bytearray(good_faiss)
+    bad[len(bad) // 2] ^= 0xFF
+    faiss_file.write_bytes(bytes(bad))
+    with pytest.raises(LibraryError, match="damaged"):
+        FaissIndex.load(tmp_path / "ix")
+    faiss_file.write_bytes(bytes(good_faiss))
     assert len(FaissIndex.load(tmp_path / "ix")) == 3
     manifest["version"] = 99
     (tmp_path / "ix").write_text(json.dumps(manifest))

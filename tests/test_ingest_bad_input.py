@@ -78,10 +78,13 @@ def test_awkward_folder(tmp_path: Path) -> None:
             "corrupt.jpg",
             "truncated.jpg",
             "bomb.png",
-            "data.xyz",
             "loop",
             "dangling.png",
         }, failed
+        # A type mmsearch does not index is skipped, not failed (and not recorded).
+        assert [(os.path.basename(s.path), s.stage) for s in report.skips] == [
+            ("data.xyz", "skipped")
+        ]
         assert all(reason for reason in failed.values())
         assert "pixels" in failed["bomb.png"] or "bomb" in failed["bomb.png"]
         recorded = {os.path.basename(f["path"]) for f in lib.failures()}

@@ -187,7 +187,7 @@ def test_discovery_attaches_subtitles_and_hides_them(tmp_path: Path) -> None:
     (alone,) = discover([tmp_path / "clip.mp4"])
     assert isinstance(alone, Discovered) and len(alone.subtitle_paths) == 2
     assert list(discover([tmp_path / "lonely.srt"])) == [
-        Skipped(str(tmp_path / "lonely.srt"), "unsupported file type (.srt)")
+        Skipped(str(tmp_path / "lonely.srt"), "unsupported file type (.srt)", "skipped")
     ]
 
 

@@ -12,26 +12,43 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmsearch.encoders.base import Encoder, EncoderInfo
 from mmsearch.encoders.registry import DEFAULT_MODEL, load_encoder
 from mmsearch.errors import LibraryError, QueryError
-from mmsearch.ingest.pipeline import IngestOptions, Ingestor
-from mmsearch.ingest.report import IngestReport
+from mmsearch.ingest.report import IngestReport, storage_problem
+from mmsearch.pathargs import PathArgs, Target, absolute, as_paths, as_targets
 from mmsearch.search.engine import SearchEngine
 from mmsearch.search.query import Query, QueryPart, SearchMode, parse_query_string
-from mmsearch.spaces import AUDIO, MAIN, VIDEO, Space, require_same_space
+from mmsearch.spaces import (
+    AUDIO,
+    MAIN,
+    VIDEO,
+    Space,
+    refuse_other_hub_model,
+    require_same_space,
+)
 from mmsearch.store.catalog import Catalog
 from mmsearch.store.migrations import SCHEMA_VERSION
+from mmsearch.store.queries import existing_item_ids
+from mmsearch.store.scope import Scope
 from mmsearch.types import Hit, ImageInput
 from mmsearch.vectorstore import VectorStore
+
+if TYPE_CHECKING:  # pragma: no cover - imported where used: a search needs no ingest code
+    from mmsearch.ingest.pipeline import IngestOptions, Ingestor
 
 log = logging.getLogger(__name__)
 
 SPACE = MAIN
 CATALOG_FILE = "catalog.sqlite"
+OPEN_LOCK = "open.lock"
+"""Held while a library is created or its schema migrated (racing first runs wait)."""
+REMOVED_REASON = "removed from the library (index it by name to add it again)"
+
 ASR_META_KEY = "asr_model"
 REEMBED_META_KEY = "reembed_upto"
 
@@ -97,36 +114,46 @@ class Library:
         exists = (folder / CATALOG_FILE).is_file()
         if not exists and (readonly or not create):
             raise LibraryError(f"no library at {folder} (create one with `mmsearch index`)")
-        if not exists:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "index").mkdir(exist_ok=True)
-        catalog = Catalog.open(folder / CATALOG_FILE, readonly=readonly)
+        opts = encoder_options
+        if not exists and encoder is None:
+            # A library is made only with a model that loads: nothing is left behind when
+            # the first model cannot be had (no hub, a typo).
+            encoder = load_encoder(model or DEFAULT_MODEL, **opts)
+        made = [] if exists else _make_folder(folder)
         try:
-            opts = encoder_options
-            wanted = {
-                MAIN: (model, encoder, lambda spec: load_encoder(spec, **opts), True),
-                AUDIO: (audio_model, audio_encoder, lambda spec: _load_audio(spec, **opts), False),
-                VIDEO: (video_model, video_encoder, lambda spec: _load_video(spec, **opts), False),
-            }
-            spaces: dict[str, Space] = {}
-            for name, (spec, enc, loader, required) in wanted.items():
-                space = _open_space(
-                    catalog,
-                    folder,
-                    name,
-                    spec,
-                    enc,
-                    loader,
-                    required,
-                    readonly,
-                    memory_budget_bytes,
-                )
-                if space is not None:
-                    spaces[name] = space
-            if asr_model is not None and not readonly:
-                catalog.set_meta(ASR_META_KEY, asr_model)
+            with _open_lock(folder, readonly):
+                catalog = Catalog.open(folder / CATALOG_FILE, readonly=readonly)
+                try:
+                    spaces = _open_spaces(
+                        catalog,
+                        folder,
+                        {
+                            MAIN: (model, encoder, lambda spec: load_encoder(spec, **opts), True),
+                            AUDIO: (
+                                audio_model,
+                                audio_encoder,
+                                lambda spec: _load_audio(spec, **opts),
+                                False,
+                            ),
+                            VIDEO: (
+                                video_model,
+                                video_encoder,
+                                lambda spec: _load_video(spec, **opts),
+                                False,
+                            ),
+                        },
+                        readonly,
+                        memory_budget_bytes,
+                    )
+                    if asr_model is not None and not readonly:
+                        if catalog.get_meta(ASR_META_KEY) != asr_model:
+                            catalog.clear_all_failures()  # audio it could not read may work now
+                        catalog.set_meta(ASR_META_KEY, asr_model)
+                except BaseException:
+                    catalog.close()
+                    raise
         except BaseException:
-            catalog.close()
+            _unmake(made)
             raise
         return cls(folder, catalog, spaces, readonly=readonly, recognizer=recognizer)
 
@@ -155,10 +182,18 @@ class Library:
         return self._recognizer
 
     def close(self) -> None:
-        if not self.readonly:
-            for space in self.spaces.values():
-                space.vectors.save()
-        self.catalog.close()
+        try:
+            if not self.readonly:
+                for space in self.spaces.values():
+                    space.vectors.save()
+        except Exception as exc:
+            why = storage_problem(exc)
+            if why is None:
+                raise
+            # The catalog holds every vector; the index files are rebuilt from it later.
+            log.info("index files not saved (%s); they are rebuilt next time", why)
+        finally:
+            self.catalog.close()
 
     def __enter__(self) -> Library:
         return self
@@ -171,7 +206,13 @@ class Library:
     def _writing(self) -> Iterator[None]:
         if self.readonly:
             raise LibraryError("library was opened read-only")
-        with open(self.folder / "write.lock", "w") as lock:
+        try:
+            lock = open(self.folder / "write.lock", "w")  # noqa: SIM115 (held across the yield)
+        except OSError as exc:
+            raise LibraryError(
+                f"cannot write to the library at {self.folder}: {exc.strerror}"
+            ) from exc
+        with lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
@@ -183,7 +224,7 @@ class Library:
 
     def add(
         self,
-        paths: Iterable[str | os.PathLike[str]],
+        paths: PathArgs,
         *,
         metadata: dict[str, Any] | None = None,
         progress: bool = False,
@@ -191,24 +232,47 @@ class Library:
         batch_size: int = 64,
         options: IngestOptions | None = None,
     ) -> IngestReport:
-        """Index files and folders; re-adding is incremental. Returns counts and failures.
+        """Index files and folders (one path or several); re-adding is incremental.
 
-        ``options`` sets everything at once (video frame rate, audio windows, ...);
-        the other keywords are shortcuts for its common fields.
+        Returns counts, failures and skips. ``options`` sets everything at once (video
+        frame rate, audio windows, ...); the other keywords are shortcuts for its common
+        fields. A path removed from the library earlier is indexed again only when it is
+        named here itself. A re-embedding left unfinished is finished first.
         """
-        roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
-        opt = options or IngestOptions(batch_size=batch_size, workers=workers)
+        from mmsearch.ingest.pipeline import IngestOptions
+
+        roots = [absolute(p) for p in as_paths(paths)]
+        opt = replace(options) if options else IngestOptions(batch_size=batch_size, workers=workers)
         if options is None:
             opt.metadata = dict(metadata or {})
             opt.progress = progress
         with self._writing():
-            ingestor = Ingestor(
-                self.catalog,
-                self.spaces,
-                opt,
-                recognizer=self.recognizer,
-            )
-            return ingestor.run(roots)
+            if self.reembed_pending():
+                self._reembed(self.encoder(), opt)
+            scope = Scope(self.catalog)
+            scope.lift(roots)
+            scope.add_roots(os.path.realpath(r) for r in roots if os.path.exists(r))
+            return self._ingestor(opt).run(roots)
+
+    def _ingestor(self, opt: IngestOptions) -> Ingestor:
+        from mmsearch.ingest.pipeline import Ingestor
+
+        return Ingestor(self.catalog, self.spaces, opt, recognizer=self.recognizer)
+
+    def exclude(self, patterns: Iterable[str]) -> None:
+        """Keep files matching gitignore-style ``patterns`` (relative to each indexed folder)
+        out of this and later runs; items already indexed leave at the next run."""
+        with self._writing():
+            Scope(self.catalog).exclude_patterns(patterns)
+
+    def unexclude(self, patterns: Iterable[str]) -> int:
+        """Forget exclusion patterns given earlier; returns how many were known."""
+        with self._writing():
+            return Scope(self.catalog).remove_patterns(patterns)
+
+    def exclusions(self) -> dict[str, Any]:
+        scope = Scope(self.catalog)
+        return {"patterns": scope.patterns(), "paths": scope.excluded_paths()}
 
     def reembed(
         self,
@@ -222,43 +286,78 @@ class Library:
 
         The space switches to the new model at once (its old vectors are dropped in the
         same transaction), then each item is re-embedded and committed as usual. An
-        interrupted run is resumed by calling this again with the same model: items
-        already re-embedded are not redone.
+        interrupted run is resumed by calling this again with the same model, or by the
+        next :meth:`add`: items already re-embedded are not redone.
         """
+        from mmsearch.ingest.pipeline import IngestOptions
+
         with self._writing():
             main = self.spaces[MAIN]
-            pending = int(self.catalog.get_meta(REEMBED_META_KEY) or 0)
             if encoder is None:
                 encoder = load_encoder(model or main.spec, **encoder_options)
-            resuming = pending and encoder.info.fingerprint == main.row["fingerprint"]
+            resuming = (
+                self.reembed_pending() and encoder.info.fingerprint == main.row["fingerprint"]
+            )
             if not resuming:
-                pending = self.catalog.max_item_id()
-                self.catalog.set_meta(REEMBED_META_KEY, str(pending))
+                self.catalog.set_meta(REEMBED_META_KEY, str(self.catalog.max_item_id()))
                 info = encoder.info
                 self.catalog.replace_space_model(
                     MAIN, info.spec, info.fingerprint, info.dim, info.to_dict()
                 )
-            # The engine shares this dict, so it searches the new space from here on.
-            self.spaces[MAIN] = _reopened(self.catalog, self.folder, main, encoder)
-            paths = [item.path for item in self.catalog.iter_items() if item.id <= pending]
-            opt = options or IngestOptions()
-            opt.redo_upto = pending
-            report = Ingestor(self.catalog, self.spaces, opt, recognizer=self.recognizer).run(paths)
-            if not report.interrupted:
-                self.catalog.set_meta(REEMBED_META_KEY, "0")
-            return report
+                self.catalog.clear_all_failures()  # the new model may read what the old could not
+            return self._reembed(encoder, replace(options) if options else IngestOptions())
 
-    def remove(self, targets: Iterable[str | os.PathLike[str] | int]) -> int:
-        """Remove items by id, file path, or every item under a folder. Returns the count."""
-        ids: set[int] = set()
-        for t in targets:
-            if isinstance(t, int):
-                ids.add(t)
-                continue
-            path = os.path.abspath(os.path.expanduser(os.fspath(t)))
-            ids.update(item.id for item in self.catalog.iter_items(under=path))
+    def _reembed(self, encoder: Encoder, opt: IngestOptions) -> IngestReport:
+        """Re-embed the items left from before the model changed (the write lock is held)."""
+        pending = int(self.catalog.get_meta(REEMBED_META_KEY) or 0)
+        main = self.spaces[MAIN]
+        # The engine shares this dict, so it searches the new space from here on.
+        self.spaces[MAIN] = _reopened(self.catalog, self.folder, main, encoder)
+        paths = [item.path for item in self.catalog.iter_items() if item.id <= pending]
+        report = self._ingestor(replace(opt, redo_upto=pending)).run(paths)
+        if not report.interrupted and report.error is None:
+            self.catalog.set_meta(REEMBED_META_KEY, "0")
+        report.reembed_pending = self.reembed_pending()
+        return report
+
+    def reembed_pending(self) -> int:
+        """How many items still wait to be re-embedded with the library's new model."""
+        upto = int(self.catalog.get_meta(REEMBED_META_KEY) or 0)
+        return self.catalog.count_items_upto(upto) if upto else 0
+
+    def match_targets(self, targets: Target | Iterable[Target]) -> list[tuple[Target, list[int]]]:
+        """Each target (an item id, a file or a folder) with the ids of the items it names."""
+        out: list[tuple[Target, list[int]]] = []
+        for t in as_targets(targets):
+            if isinstance(t, int) and not isinstance(t, bool):
+                out.append((t, sorted(existing_item_ids(self.catalog, [t]))))
+            else:
+                under = absolute(t)  # type: ignore[arg-type]
+                out.append((t, [item.id for item in self.catalog.iter_items(under=under)]))
+        return out
+
+    def remove(self, targets: Target | Iterable[Target], *, forget: bool = False) -> int:
+        """Remove items by id, file path, or every item under a folder. Returns the count.
+
+        By default what is removed stays out of later runs (a removed file does not come
+        back when its folder is indexed again; naming it in :meth:`add` brings it back).
+        ``forget=True`` only drops the items: the next index of their folder adds them again.
+        """
+        matched = self.match_targets(targets)
+        ids = sorted({i for _, found in matched for i in found})
         with self._writing():
-            n = self.catalog.delete_items(sorted(ids))
+            if not forget:
+                items = self.catalog.items(ids)
+                keep_out = {absolute(t) for t, found in matched if found and not isinstance(t, int)}
+                keep_out |= {
+                    items[i].path
+                    for t, found in matched
+                    if isinstance(t, int)
+                    for i in found
+                    if i in items
+                }
+                Scope(self.catalog).exclude_paths(sorted(keep_out), REMOVED_REASON)
+            n = self.catalog.delete_items(ids)
             for space in self.spaces.values():
                 space.vectors.save()
         return n
@@ -343,6 +442,15 @@ class Library:
         asr = self.catalog.get_meta(ASR_META_KEY)
         if asr:
             out["asr_model"] = asr
+        pending = self.reembed_pending()
+        if pending:
+            out["reembed_pending"] = (
+                f"{pending} item(s) still to re-embed with {main.spec}: they are not searchable "
+                "until then; `mmsearch index` (any path, or --reembed) finishes it"
+            )
+        scope = Scope(self.catalog)
+        out["roots"] = scope.roots()
+        out["excluded"] = {"patterns": scope.patterns(), "paths": len(scope.excluded_paths())}
         return out
 
     def failures(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -373,14 +481,23 @@ def _open_space(
     if row is None:
         if encoder is None and spec is None and not required:
             return None
+        if readonly and name == MAIN:
+            raise LibraryError(
+                f"the library at {folder} was never finished (no model recorded: its first "
+                "`mmsearch index` failed before anything was added); delete the folder, or run "
+                "`mmsearch index` on it again"
+            )
         if readonly:
             raise LibraryError(f"the library has no {name} space and was opened read-only")
         if encoder is None:
             encoder = loader(spec or DEFAULT_MODEL)
         _create_space(catalog, name, encoder.info)
+        if name != MAIN:
+            catalog.clear_all_failures()  # files refused for want of this model: retry them
         row = catalog.get_space(name)
         assert row is not None
     elif encoder is None and spec is not None and spec != row["spec"]:
+        refuse_other_hub_model(row, spec, name)  # before any download
         encoder = loader(spec)
     if encoder is not None:
         require_same_space(row, encoder.info, name)
@@ -394,6 +511,68 @@ def _open_space(
         readonly=readonly,
     )
     return Space(name, row, vectors, loader, encoder, catalog)
+
+
+def _open_spaces(
+    catalog: Catalog,
+    folder: Path,
+    wanted: dict[str, tuple[str | None, Any | None, Callable[[str], Any], bool]],
+    readonly: bool,
+    memory_budget_bytes: int | None,
+) -> dict[str, Space]:
+    spaces: dict[str, Space] = {}
+    for name, (spec, enc, loader, required) in wanted.items():
+        space = _open_space(
+            catalog, folder, name, spec, enc, loader, required, readonly, memory_budget_bytes
+        )
+        if space is not None:
+            spaces[name] = space
+    return spaces
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create a new library's folders; returns what was made (to undo on failure)."""
+    made: list[Path] = []
+    try:
+        for d in (*reversed(folder.parents), folder, folder / "index"):
+            if not d.exists():
+                d.mkdir()
+                made.append(d)
+    except OSError as exc:
+        _unmake(made)
+        raise LibraryError(f"cannot create a library at {folder}: {exc.strerror or exc}") from exc
+    return made
+
+
+def _unmake(made: list[Path]) -> None:
+    """Undo :func:`_make_folder` after a failed first open: remove what it made."""
+    ours = (CATALOG_FILE, "write.lock", OPEN_LOCK)
+    for d in reversed(made):
+        for f in d.iterdir():
+            if f.is_file() and f.name.startswith(ours):
+                f.unlink(missing_ok=True)
+        try:
+            d.rmdir()
+        except OSError:
+            return  # not empty: something else lives there now; leave it
+
+
+@contextmanager
+def _open_lock(folder: Path, readonly: bool) -> Iterator[None]:
+    """Serialise creating and migrating a library (two first runs may race)."""
+    if readonly:
+        yield
+        return
+    try:
+        lock = open(folder / OPEN_LOCK, "w")  # noqa: SIM115 (held across the yield)
+    except OSError as exc:
+        raise LibraryError(f"cannot write to the library at {folder}: {exc.strerror}") from exc
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _reopened(catalog: Catalog, folder: Path, old: Space, encoder: Any) -> Space:

@@ -128,6 +128,37 @@ def require_same_space(row: dict[str, Any], info: EncoderInfo, name: str = MAIN)
         )
 
 
+def refuse_other_hub_model(row: dict[str, Any], spec: str, name: str = MAIN) -> None:
+    """Refuse, before anything is downloaded, a hub model that cannot be this space's.
+
+    A hub spec (``hf:org/name``, a bare ``org/name``, ``openclip:hf-hub:org/name``) names
+    its model id; when that is not the id the space was built with, loading it could only
+    end in :class:`ModelMismatchError`. Local folders and ONNX exports (which keep their
+    source model's id) are loaded and compared by fingerprint instead.
+    """
+    hub_id = _hub_model_id(spec)
+    if hub_id is None or hub_id == row["info"].get("model_id"):
+        return
+    what = "this library" if name == MAIN else f"this library's {name} space"
+    raise ModelMismatchError(
+        f"{what} was built with {row['spec']} ({row['info'].get('model_id')}), but the model "
+        f"given is {spec}. Vectors of different models cannot be mixed: use the library's own "
+        "model (leave the model option out), or index into a new library."
+    )
+
+
+def _hub_model_id(spec: str) -> str | None:
+    import re
+
+    if Path(spec).expanduser().exists():
+        return None
+    for prefix in ("hf:", "openclip:hf-hub:", ""):
+        rest = spec[len(prefix) :] if spec.startswith(prefix) else None
+        if rest is not None and re.fullmatch(r"[\w.-]+/[\w.-]+", rest):
+            return rest
+    return None
+
+
 def _audio_clip(value: Any, enc: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return np.asarray(value, dtype=np.float32).reshape(-1)

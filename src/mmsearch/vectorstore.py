@@ -5,7 +5,11 @@ transaction as the rows. An index is saved as ``<space>-<modality>.<seq>.index``
 (a manifest naming its data files, committed atomically by ``FaissIndex.save``),
 where ``seq`` is the last journal entry it contains. Opening loads the newest
 readable index and replays the journal after its ``seq``, so a process killed
-mid-ingest loses nothing that was committed. When the planner's choice of index
+mid-ingest loses nothing that was committed. Each saved file carries a random token
+that the catalog records once the file is written: a file the catalog does not name
+(left from a deleted catalog, or newer than a catalog that lost its last commits) is
+never trusted, and a file whose checksum fails is discarded; either way the index is
+rebuilt from the catalog's vectors, with a warning. When the planner's choice of index
 kind changes (the collection grew past the exact-search threshold), the index is
 rebuilt from stored vectors; HNSW tombstones are compacted when they pile up.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,12 +79,23 @@ class VectorStore:
         saved = self._saved(modality)
         return saved[0][0] if saved else -1
 
+    def _token_key(self, modality: str) -> str:
+        return f"index_file:{self.space_id}-{modality}"
+
     def _load(self, modality: str) -> _Entry:
+        expected = self.catalog.get_meta(self._token_key(modality))
         for seq, path in self._saved(modality):
             try:
                 index = FaissIndex.load(path, mmap=self.mmap)
             except Exception as exc:  # a damaged file: fall back to an older one or rebuild
-                log.warning("ignoring unreadable index %s: %s", path, exc)
+                log.warning("ignoring index %s (%s); rebuilding it from the catalog", path, exc)
+                continue
+            if expected is None or index.token != expected:
+                log.warning(
+                    "ignoring index %s: the catalog did not write it (a catalog deleted or "
+                    "restored since?); rebuilding it from the catalog",
+                    path,
+                )
                 continue
             if index.dim == self.dim:
                 return _Entry(index, seq)
@@ -144,7 +160,13 @@ class VectorStore:
             if not entry.dirty and self._saved(modality):
                 continue
             self.folder.mkdir(parents=True, exist_ok=True)
-            entry.index.save(self.folder / f"{self.space_id}-{modality}.{entry.seq}.index")
+            token = secrets.token_hex(8)
+            entry.index.save(
+                self.folder / f"{self.space_id}-{modality}.{entry.seq}.index", token=token
+            )
+            # The catalog names the file it trusts only once the file is whole; a reader in
+            # between still loads the older file, which the catalog names until now.
+            self.catalog.set_meta(self._token_key(modality), token)
             entry.dirty = False
             for seq, old in self._saved(modality):
                 if seq != entry.seq:

@@ -120,6 +120,8 @@ class FaissIndex:
         self._sorted_pos: Ids = _EMPTY_IDS  # their internal positions
         self._tombstones = 0  # removed positions whose vector is still stored (hnsw)
         self._mmapped = False
+        self.token: str | None = None
+        """The mark of whoever saved the file this index was loaded from (see ``save``)."""
         self._live_selector: tuple[Any, NDArray[np.uint8]] | None = None
         self._params: Any = None  # cached unfiltered SearchParameters
         self._filter_cache: _Filter | None = None
@@ -502,13 +504,18 @@ class FaissIndex:
 
     # -- persistence --------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Write atomically: a crash leaves the previous save loadable (see ``index.files``)."""
+    def save(self, path: Path, *, token: str | None = None) -> None:
+        """Write atomically: a crash leaves the previous save loadable (see ``index.files``).
+
+        ``token`` is kept in the manifest (a caller's mark: which catalog wrote the file)
+        and read back as :attr:`token`.
+        """
         meta = {
             "spec": self.spec.to_dict(),
             "dim": self.dim,
             "count": len(self),
             "tombstones": self._tombstones,
+            "token": token,
         }
         files.write(Path(path), self._index, self._labels[: self._ntotal], meta)
 
@@ -534,6 +541,7 @@ class FaissIndex:
         self._sorted_ids = labels[live][order]
         self._sorted_pos = live[order].astype(np.int64)
         self._tombstones = int(saved.manifest.get("tombstones", 0))
+        self.token = saved.manifest.get("token")
         if self._sorted_ids.size != int(saved.manifest.get("count", -1)):
             raise LibraryError(
                 f"index {path} holds {self._sorted_ids.size} ids, not as its manifest says"

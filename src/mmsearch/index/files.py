@@ -2,9 +2,15 @@
 
 A saved index at ``PATH`` is three files::
 
-    PATH                      JSON manifest: format, version, spec, dim, counts, data file names
+    PATH                      JSON manifest: format, version, spec, dim, counts, data file
+                              names and their CRC-32 checksums
     PATH.<tag>.faiss          the FAISS index (FAISS's own format)
     PATH.<tag>.ids.npy        int64 position -> caller id table (-1 = removed)
+
+``read`` checks both data files against their checksums before FAISS sees them,
+so flipped bytes (a bad disk, a stray write) are refused rather than searched:
+the caller rebuilds the index from the catalog. CRC-32 runs at about 2 GB/s here,
+so checking costs about 0.1 s per 100k 512-d vectors.
 
 ``write`` puts the data files under a fresh random ``<tag>``, fsyncs them, and
 only then commits by atomically replacing the manifest (write a temporary file
@@ -22,6 +28,7 @@ import logging
 import os
 import re
 import secrets
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +42,9 @@ from mmsearch.types import Ids
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "mmsearch-faiss-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: data files carry CRC-32 checksums (version 1 files, without them, are not read)."""
+CHUNK = 4 << 20
 
 
 @dataclass
@@ -70,6 +79,7 @@ def write(path: Path, index: Any, labels: Ids, meta: dict[str, Any]) -> None:
             np.save(fh, labels)
             fh.flush()
             os.fsync(fh.fileno())
+        manifest["crc32"] = {"index_file": _crc32(index_file), "ids_file": _crc32(ids_file)}
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, indent=1)
             fh.flush()
@@ -87,6 +97,8 @@ def write(path: Path, index: Any, labels: Ids, meta: dict[str, Any]) -> None:
 def read(path: Path, *, mmap: bool) -> Saved:
     """Read the index saved at ``path``; raises ``LibraryError`` if it is missing or unreadable."""
     manifest = _read_manifest(path)
+    for key in ("ids_file", "index_file"):
+        _check(path, manifest, key)
     try:
         labels = np.load(path.with_name(manifest["ids_file"]), allow_pickle=False)
     except (OSError, ValueError, KeyError) as exc:
@@ -108,12 +120,36 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise LibraryError(f"index manifest {path} is unreadable: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise LibraryError(f"{path} is not an mmsearch index manifest")
-    if int(manifest.get("version", 0)) > FORMAT_VERSION:
+    version = int(manifest.get("version", 0))
+    if version > FORMAT_VERSION:
         raise LibraryError(
             f"index {path} has format version {manifest['version']}; "
             f"this mmsearch reads up to {FORMAT_VERSION}: upgrade mmsearch"
         )
+    if version < FORMAT_VERSION:
+        raise LibraryError(f"index {path} has the older format {version} (no checksums)")
     return manifest
+
+
+def _check(path: Path, manifest: dict[str, Any], key: str) -> None:
+    """Refuse a data file whose bytes are not those written (checksum in the manifest)."""
+    try:
+        name, expected = manifest[key], int(manifest["crc32"][key])
+        actual = _crc32(path.with_name(name))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LibraryError(f"index manifest {path} is invalid: {exc}") from exc
+    except OSError as exc:
+        raise LibraryError(f"cannot read {key} of index {path}: {exc}") from exc
+    if actual != expected:
+        raise LibraryError(f"{name} is damaged (checksum mismatch)")
+
+
+def _crc32(file: Path) -> int:
+    crc = 0
+    with open(file, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
 
 
 def _read_faiss(file: Path, mmap: bool) -> tuple[Any, bool]:

@@ -26,23 +26,33 @@ import numpy as np
 from mmsearch._iter import chunked
 from mmsearch.encoders.base import Encoder
 from mmsearch.errors import DecodeError
-from mmsearch.ingest.plan import Planned, plan_file
+from mmsearch.ingest.plan import Planned, plan_file, sidecars
 from mmsearch.ingest.prepare import (
     Prepared,
     PrepareFailed,
     Task,
     failure_of,
     init_worker,
+    is_transient,
     prepare,
+    require_within,
 )
-from mmsearch.ingest.report import IngestReport
+from mmsearch.ingest.report import IngestAborted, IngestReport, storage_problem
 from mmsearch.ingest.timed import TimedIngest, TimedOptions, TimedResult
 from mmsearch.media._io import os_error_reason
-from mmsearch.media.discover import Discovered, Skipped, discover, read_sidecar_meta
+from mmsearch.media.discover import (
+    Discovered,
+    Skipped,
+    WalkRules,
+    caption_files,
+    discover,
+    read_sidecar_meta,
+)
 from mmsearch.media.image import MAX_PIXELS_DEFAULT
 from mmsearch.spaces import AUDIO, MAIN, VIDEO, Space
 from mmsearch.store.catalog import Catalog
-from mmsearch.store.rows import NewItem, NewSegment
+from mmsearch.store.rows import ItemRow, NewItem, NewSegment
+from mmsearch.store.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +81,15 @@ class IngestOptions:
     threads: int | None = None
     """Cap on torch's CPU threads during the run (None: torch's default). On a machine
     shared with other jobs, 1 can be several times faster than 2 (benchmarks)."""
+    within: tuple[str, ...] = ()
+    """Resolved folders the run must not leave (server-side ingest): files and sidecars
+    reached through a symlink that resolves outside them are skipped. Empty: no limit."""
+    retry_failed: bool = False
+    """Try again files whose failure is recorded, even when they have not changed."""
 
 
 TIMED_MODALITIES = ("video", "audio")
+ORPHAN_REASON = "caption of a file that is gone (index it by name to add it as a text)"
 
 
 class Ingestor:
@@ -115,32 +131,85 @@ class Ingestor:
         except KeyboardInterrupt:
             report.interrupted = True
             raise
+        except Exception as exc:
+            report.error = storage_problem(exc)
+            if report.error is None:
+                raise
         finally:
+            self._finish(run_id, report, t0)
+        if report.error is not None:
+            raise IngestAborted(
+                f"indexing stopped: {report.error}. What was committed before is kept; "
+                "run the same command again to go on",
+                report,
+            )
+        return report
+
+    def _finish(self, run_id: int, report: IngestReport, t0: float) -> None:
+        """Checkpoint the indexes and log the run, even when the disk is full (then say so)."""
+        try:
             self._save()
             report.seconds = time.perf_counter() - t0
             self.catalog.finish_run(run_id, report.to_dict() | {"failures": report.failed})
-        return report
+        except Exception as exc:
+            why = storage_problem(exc)
+            if why is None:
+                raise
+            report.error = report.error or why
 
     # -- planning ----------------------------------------------------------------------
     def _plan(self, roots: Sequence[str], report: IngestReport) -> list[Planned]:
+        scope = Scope(self.catalog)
+        rules = WalkRules(
+            within=self.opt.within,
+            excluded=scope.excluded_paths(),
+            patterns=tuple(scope.patterns()),
+        )
         seen: set[str] = set()
+        sidecar_paths: set[str] = set()
+        excluded: list[str] = []
         claimed: set[int] = set()
         todo: list[Planned] = []
-        for found in discover(roots):
+        for found in discover(roots, rules=rules):
             if isinstance(found, Skipped):
-                self.catalog.record_failure(found.path, "discover", found.reason)
-                report.fail(found.path, "discover", found.reason)
+                self._skipped(found, report)
+                if found.kind == "excluded":
+                    excluded.append(found.path)
                 continue
             seen.add(found.path)
+            sidecar_paths.update(s for s in sidecars(found) if s is not None)
             planned = self._plan_one(found, claimed, report)
             if planned is not None:
                 todo.append(planned)
-        report.removed = self._remove_missing(roots, seen, claimed)
-        return todo
+        gone = self._gone(roots, seen, claimed, excluded, sidecar_paths)
+        orphans = self._orphaned_captions(gone)
+        for p in todo:
+            if p.file.path in orphans:
+                report.skip(p.file.path, "excluded", ORPHAN_REASON)
+        if orphans:
+            scope.exclude_paths(orphans, ORPHAN_REASON)
+        if gone:
+            self.catalog.delete_items([item.id for item in gone])
+            self._refresh()
+        report.removed = len(gone)
+        return [p for p in todo if p.file.path not in orphans]
+
+    def _skipped(self, found: Skipped, report: IngestReport) -> None:
+        if found.kind == "failed":
+            self.catalog.record_failure(found.path, "discover", found.reason)
+            report.fail(found.path, "discover", found.reason)
+        else:
+            report.skip(found.path, found.kind, found.reason)
 
     def _plan_one(self, d: Discovered, claimed: set[int], report: IngestReport) -> Planned | None:
         try:
-            p = plan_file(self.catalog, d, claimed, redo_upto=self.opt.redo_upto)
+            p = plan_file(
+                self.catalog,
+                d,
+                claimed,
+                redo_upto=self.opt.redo_upto,
+                retry_failed=self.opt.retry_failed,
+            )
         except OSError as exc:
             reason = os_error_reason(exc)
             self.catalog.record_failure(d.path, "read", reason, d.size, d.mtime)
@@ -158,6 +227,8 @@ class Ingestor:
                 path=d.path if p.action == "moved" else None,
                 size=d.size,
                 mtime=p.stat_mtime,
+                dev=d.dev,
+                ino=d.ino,
             )
             if p.action == "moved":
                 report.moved += 1
@@ -167,17 +238,37 @@ class Ingestor:
             return p
         return None
 
-    def _remove_missing(self, roots: Sequence[str], seen: set[str], claimed: set[int]) -> int:
-        gone: list[int] = []
+    def _gone(
+        self,
+        roots: Sequence[str],
+        seen: set[str],
+        claimed: set[int],
+        excluded: list[str],
+        sidecar_paths: set[str],
+    ) -> list[ItemRow]:
+        """Items under ``roots`` to remove: their file is gone, excluded now, or has become
+        the sidecar of another file (a caption is never an item of its own)."""
+        gone: list[ItemRow] = []
         for root in roots:
             for item in self.catalog.iter_items(under=os.path.abspath(root)):
-                if item.path in seen or item.id in claimed or os.path.lexists(item.path):
+                if item.id in claimed or item.path in seen:
                     continue
-                gone.append(item.id)
-        if gone:
-            self.catalog.delete_items(gone)
-            self._refresh()
-        return len(gone)
+                if (
+                    not os.path.lexists(item.path)
+                    or item.path in sidecar_paths
+                    or any(_is_under(item.path, x) for x in excluded)
+                ):
+                    gone.append(item)
+        return list({item.id: item for item in gone}.values())
+
+    def _orphaned_captions(self, gone: list[ItemRow]) -> set[str]:
+        """Caption files of photos whose file is gone: they must not turn into text items."""
+        return {
+            c
+            for item in gone
+            if item.modality == "image" and not os.path.lexists(item.path)
+            for c in caption_files(item.path)
+        }
 
     # -- decoding, encoding, committing ------------------------------------------------
     def _embed(self, todo: list[Planned], report: IngestReport) -> None:
@@ -235,11 +326,12 @@ class Ingestor:
     def _commit_timed(self, p: Planned, report: IngestReport) -> None:
         d = p.file
         try:
+            require_within(self.opt.within, d.path, d.meta_path, *d.subtitle_paths)
             result = self._decode_timed(d)
         except Exception as exc:  # bad input, or a decoder bug: recorded, never the end of a run
             if not isinstance(exc, (DecodeError, MemoryError, OSError)):
                 log.exception("decoding %s failed", d.path)
-            self._fail(p, *failure_of(exc), report)
+            self._fail(p, *failure_of(exc), report, transient=is_transient(exc))
             return
         meta: dict[str, Any] = dict(result.meta)
         side: dict[str, Any] = {}
@@ -264,6 +356,8 @@ class Ingestor:
             meta=meta,
             fields={**_scalar_fields(side), **self.opt.metadata},
             segments=result.segments,
+            dev=d.dev,
+            ino=d.ino,
         )
         replace = [p.item_id] if p.item_id is not None else []
         self.catalog.commit_items([item], self.space_id, replace=replace)
@@ -284,8 +378,14 @@ class Ingestor:
                 return timed.audio(d.path)  # an .mp4 or .mkv holding only sound
             raise
 
-    def _fail(self, p: Planned, stage: str, reason: str, report: IngestReport) -> None:
-        """Record a file that could not be indexed (in the catalog and the report)."""
+    def _fail(
+        self, p: Planned, stage: str, reason: str, report: IngestReport, transient: bool = False
+    ) -> None:
+        """Record a file that could not be indexed (in the catalog and the report). A
+        transient failure (memory, a full disk) is only reported: the next run retries it."""
+        if transient:
+            report.fail(p.file.path, stage, f"{reason} (temporary: will be retried)")
+            return
         self.catalog.record_failure(p.file.path, stage, reason, p.file.size, p.stat_mtime)
         report.fail(p.file.path, stage, reason)
 
@@ -297,6 +397,7 @@ class Ingestor:
             d.meta_path,
             max_pixels=self.opt.max_pixels,
             chunk_chars=self.opt.chunk_chars,
+            within=self.opt.within,
         )
 
     def _prepared(self, tasks: list[Task]) -> Iterator[Prepared | PrepareFailed]:
@@ -323,10 +424,17 @@ class Ingestor:
         ok = [b for b in batch if isinstance(b, Prepared)]
         for b in batch:
             if isinstance(b, PrepareFailed):
-                self._fail(by_path[b.task.path], b.stage, b.reason, report)
+                self._fail(by_path[b.task.path], b.stage, b.reason, report, b.transient)
         if not ok:
             return
-        items = self._encode(ok, by_path)
+        try:
+            items = self._encode(ok, by_path)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise  # a model that fails on good input is a bug to see, not a file's fault
+            for b in ok:
+                self._fail(by_path[b.task.path], *failure_of(exc), report, transient=True)
+            return
         replace = [by_path[p.task.path].item_id for p in ok]
         self.catalog.commit_items(
             items, self.space_id, replace=[r for r in replace if r is not None]
@@ -382,6 +490,8 @@ class Ingestor:
             meta=meta,
             fields=fields,
             segments=segs,
+            dev=d.dev,
+            ino=d.ino,
         )
 
 
@@ -420,6 +530,10 @@ def _texts_of(p: Prepared) -> list[str]:
     return [t for _, t in _kinded_texts(p)]
 
 
+def _is_under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _scalar_fields(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
 
@@ -427,4 +541,5 @@ def _scalar_fields(meta: dict[str, Any]) -> dict[str, Any]:
 def _progress_bar(total: int) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="file", desc="indexing", dynamic_ncols=True)
+    # Shown only once the work has taken a second: quick runs print just their summary.
+    return tqdm(total=total, unit="file", desc="indexing", dynamic_ncols=True, delay=1.0)

@@ -2,7 +2,8 @@
 
 Cheap checks first (size + mtime of the file and its sidecars), the content
 hash only when those differ. A file that failed before and has not changed is
-not retried (its failure stays recorded).
+not retried (its failure stays recorded) unless the run asks for it; failures are
+forgotten when the library's models change (the cause may be gone).
 """
 
 from __future__ import annotations
@@ -44,17 +45,25 @@ def sidecars(d: Discovered) -> list[str | None]:
     return [d.caption_path, d.meta_path, *getattr(d, "subtitle_paths", ())]
 
 
-def plan_file(catalog: Catalog, d: Discovered, claimed: set[int], *, redo_upto: int = 0) -> Planned:
+def plan_file(
+    catalog: Catalog,
+    d: Discovered,
+    claimed: set[int],
+    *,
+    redo_upto: int = 0,
+    retry_failed: bool = False,
+) -> Planned:
     """Plan one file. ``claimed`` holds ids of items already matched in this run; items
     with ids up to ``redo_upto`` are embedded again even when unchanged (re-embedding
-    a library with a new model: re-embedded items get new, higher ids)."""
+    a library with a new model: re-embedded items get new, higher ids). A recorded
+    failure of an unchanged file is not retried unless ``retry_failed``."""
     mtime = combined_mtime(d)
     existing = catalog.item_by_path(d.path)
     if existing is not None and existing.id <= redo_upto:
         return Planned(d, "embed", mtime, content_hash([d.path, *sidecars(d)]), existing.id)
     if existing is not None and existing.size == d.size and existing.mtime == mtime:
         return Planned(d, "unchanged", mtime, existing.content_hash, existing.id)
-    if existing is None:
+    if existing is None and not retry_failed:
         failed = catalog.failure_stat(d.path)
         if failed is not None and failed == (d.size, mtime):
             return Planned(d, "failed_before", mtime)

@@ -6,6 +6,7 @@ preprocessor is handed to each worker once, by the pool initialiser.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from mmsearch.media._io import os_error_reason
 from mmsearch.media.discover import read_caption, read_sidecar_meta
 from mmsearch.media.image import MAX_PIXELS_DEFAULT, load_image_for_model
 from mmsearch.media.text import chunk_text, read_text_file
+from mmsearch.pathargs import resolves_within
 
 MAX_TEXT_CHUNKS = 2_000
 """Cap per text file, so one huge file cannot dominate a run."""
@@ -30,6 +32,8 @@ class Task:
     meta_path: str | None = None
     max_pixels: int = MAX_PIXELS_DEFAULT
     chunk_chars: int = 300
+    within: tuple[str, ...] = ()
+    """Folders every file read must resolve into (server-side ingest); empty: no limit."""
 
 
 @dataclass
@@ -50,6 +54,8 @@ class PrepareFailed:
     task: Task
     stage: str
     reason: str
+    transient: bool = False
+    """The cause may pass (memory, a full disk): reported, not recorded as the file's fault."""
 
 
 _PREPROCESS: ImagePreprocessor | None = None
@@ -63,6 +69,7 @@ def init_worker(preprocess: ImagePreprocessor | None) -> None:
 def prepare(task: Task) -> Prepared | PrepareFailed:
     """Decode ``task``; never raises for bad input (returns :class:`PrepareFailed`)."""
     try:
+        require_within(task.within, task.path, task.caption_path, task.meta_path)
         out = Prepared(task)
         if task.meta_path is not None:
             out.meta = read_sidecar_meta(task.meta_path)
@@ -75,7 +82,15 @@ def prepare(task: Task) -> Prepared | PrepareFailed:
             return PrepareFailed(task, "decode", f"unsupported modality {task.modality}")
         return out
     except Exception as exc:  # bad input, or a decoder bug: recorded, never the end of a run
-        return PrepareFailed(task, *failure_of(exc))
+        return PrepareFailed(task, *failure_of(exc), transient=is_transient(exc))
+
+
+def require_within(within: tuple[str, ...], *paths: str | None) -> None:
+    """Refuse, just before reading, a file that now resolves out of the allowed folders
+    (swapped for a symlink since it was found)."""
+    for path in paths:
+        if within and path is not None and not resolves_within(path, within):
+            raise DecodeError("symlink to outside the allowed folders")
 
 
 def failure_of(exc: BaseException) -> tuple[str, str]:
@@ -86,7 +101,26 @@ def failure_of(exc: BaseException) -> tuple[str, str]:
         return "decode", "out of memory while decoding"
     if isinstance(exc, OSError):
         return "read", os_error_reason(exc)
+    if is_transient(exc):
+        return "encode", f"out of memory ({type(exc).__name__})"
     return "decode", f"{type(exc).__name__}: {exc}"
+
+
+_TRANSIENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EAGAIN, errno.EINTR, errno.ETIMEDOUT}
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure says more about the machine than the file (out of memory, CUDA
+    out of memory, a full disk, a timeout): such failures are not recorded against the
+    file, so the next run tries it again."""
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _TRANSIENT_ERRNOS
+    # torch.cuda.OutOfMemoryError (a RuntimeError), or a RuntimeError that says so.
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
 def _prepare_image(task: Task, out: Prepared) -> None:

@@ -34,14 +34,16 @@ import stat
 import sys
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mmsearch.errors import DecodeError
-from mmsearch.media.probe import HEAD_BYTES, classify, extension
+from mmsearch.media.ignore import IGNORE_FILE, IgnoreRules
+from mmsearch.media.probe import EXTENSION_MODALITY, HEAD_BYTES, classify, extension
 from mmsearch.media.subtitles import SUBTITLE_EXTENSIONS, subtitle_sidecars
 from mmsearch.media.text import EMPTY_TEXT, read_text_file
+from mmsearch.pathargs import resolves_within
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ META_EXTENSIONS = (".json",)
 _QUIET_EXTENSIONS = frozenset((".json", ".caption", *SUBTITLE_EXTENSIONS))
 """Sidecar kinds: never items themselves, and not worth a "skipped" line when orphaned."""
 
+HIDDEN_REASON = "hidden (name starts with a dot)"
+OUTSIDE_REASON = "symlink to outside the allowed folders"
 MAX_META_BYTES = 1_000_000
 MAX_CAPTION_BYTES = 1_000_000
 
@@ -67,21 +71,49 @@ class Discovered:
     meta_path: str | None = None
     subtitle_paths: tuple[str, ...] = ()
     """Subtitle files of a video, untagged names first (``clip.srt``, then ``clip.en.srt``)."""
+    dev: int | None = None
+    ino: int | None = None
+    """Device and inode of the file reached (through symlinks)."""
+
+
+SkipKind = Literal["failed", "skipped", "excluded"]
 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file or folder that will not be indexed, and why (short, user-facing)."""
+    """A file or folder that will not be indexed, and why (short, user-facing).
+
+    ``kind``: ``failed`` (it should have been indexed but could not be read: a broken
+    link, a loop, no permission), ``skipped`` (passed over on purpose: a type mmsearch
+    does not index, a hidden file, a second path to a file already found, a link out of
+    the allowed folders) or ``excluded`` (kept out by the user: a removed item, an
+    ``--exclude`` pattern, a ``.mmsearchignore`` rule).
+    """
 
     path: str
     reason: str
+    kind: SkipKind = "failed"
+
+
+@dataclass(frozen=True)
+class WalkRules:
+    """What a walk leaves out, beyond what cannot be indexed."""
+
+    within: tuple[str, ...] = ()
+    """Resolved folders the walk must not leave (server-side ingest): a symlink that
+    resolves outside them is skipped. Empty: no limit (a user indexing their own files)."""
+    excluded: Mapping[str, str] = field(default_factory=dict)
+    """Exact paths kept out (removed items, orphaned sidecars) -> why."""
+    patterns: tuple[str, ...] = ()
+    """Gitignore-style patterns, relative to each root (``index --exclude``)."""
 
 
 def discover(
-    roots: Sequence[str | os.PathLike[str]],
+    roots: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     *,
     follow_symlinks: bool = True,
     include_hidden: bool = False,
+    rules: WalkRules | None = None,
 ) -> Iterator[Discovered | Skipped]:
     """Yield what to index under ``roots`` (files or folders), in a deterministic order.
 
@@ -91,11 +123,15 @@ def discover(
     walked after the real folders of the same root, so a folder reachable both
     ways is listed under its real path; a link back to one of its own parent
     folders is reported once as a symlink loop. A folder is walked at most once
-    per call.
+    per call, and a file at most once (a second path to it, through a link, is skipped).
+    ``rules`` confine the walk to allowed folders and leave out what the user excluded;
+    a root named explicitly is walked even when an exclusion names it.
     """
     if isinstance(roots, (str, bytes, os.PathLike)):  # one root given bare, not in a list
         roots = [roots]  # type: ignore[list-item]
-    walker = _Walker(follow_symlinks=follow_symlinks, include_hidden=include_hidden)
+    walker = _Walker(
+        follow_symlinks=follow_symlinks, include_hidden=include_hidden, rules=rules or WalkRules()
+    )
     for root in roots:
         yield from walker.walk_root(root)
 
@@ -142,6 +178,15 @@ def read_caption(path: str | os.PathLike[str]) -> str:
         raise
 
 
+def caption_files(image_path: str) -> list[str]:
+    """The caption sidecar files that exist beside ``image_path`` (as discovery pairs them)."""
+    folder = os.path.dirname(image_path)
+    names = _sidecars(
+        os.path.basename(image_path), CAPTION_EXTENSIONS, functools.partial(_size_on_disk, folder)
+    )
+    return [os.path.join(folder, n) for n in names]
+
+
 # ----------------------------------------------------------------------------- walking
 
 
@@ -160,8 +205,10 @@ class _Entry:
 class _Walker:
     follow_symlinks: bool
     include_hidden: bool
+    rules: WalkRules = field(default_factory=WalkRules)
     visited: set[tuple[int, int]] = field(default_factory=set)
     file_roots: set[str] = field(default_factory=set)
+    files_seen: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def walk_root(self, root: str | os.PathLike[str]) -> Iterator[Discovered | Skipped]:
         path = os.path.abspath(os.path.expanduser(os.fsdecode(root)))
@@ -170,8 +217,12 @@ class _Walker:
         except OSError as exc:
             yield Skipped(path, _stat_reason(exc, os.path.islink(path)))
             return
+        if not self._inside(path):
+            yield Skipped(path, OUTSIDE_REASON, "skipped")
+            return
         if stat.S_ISDIR(st.st_mode):
-            yield from self._walk_tree(path, st)
+            ignore = IgnoreRules().with_patterns(path, self.rules.patterns, "--exclude")
+            yield from self._once(self._walk_tree(path, st, ignore))
         elif stat.S_ISREG(st.st_mode):
             parent = os.path.dirname(path)
             if path in self.file_roots or _dir_key(parent) in self.visited:
@@ -181,22 +232,40 @@ class _Walker:
             results = _emit_files(
                 parent,
                 [entry],
-                functools.partial(_size_on_disk, parent),
+                functools.partial(self._size_on_disk, parent),
                 functools.partial(_names_in, parent),
             )
-            yield from results or [Skipped(path, _unsupported_reason(path))]
+            yield from self._once(results or [Skipped(path, _unsupported_reason(path), "skipped")])
         else:
             yield Skipped(path, "not a regular file")
 
-    def _walk_tree(self, top: str, st: os.stat_result) -> Iterator[Discovered | Skipped]:
+    def _once(self, found: Iterable[Discovered | Skipped]) -> Iterator[Discovered | Skipped]:
+        """``found``, with second paths to a file already listed skipped."""
+        for f in found:
+            if isinstance(f, Discovered) and f.dev is not None and f.ino is not None:
+                first = self.files_seen.setdefault((f.dev, f.ino), f.path)
+                if first != f.path:
+                    yield Skipped(f.path, f"same file as {display_path(first)}", "skipped")
+                    continue
+            yield f
+
+    def _inside(self, path: str) -> bool:
+        """Whether ``path``, resolved, lies in the allowed folders (always, with no limit)."""
+        return not self.rules.within or resolves_within(path, self.rules.within)
+
+    def _walk_tree(
+        self, top: str, st: os.stat_result, ignore: IgnoreRules
+    ) -> Iterator[Discovered | Skipped]:
         if _key(st) in self.visited:
             return
         self.visited.add(_key(st))
-        stack: list[tuple[str, frozenset[tuple[int, int]]]] = [(top, frozenset({_key(st)}))]
-        linked: deque[tuple[str, os.stat_result, frozenset[tuple[int, int]]]] = deque()
+        stack: list[tuple[str, frozenset[tuple[int, int]], IgnoreRules]] = [
+            (top, frozenset({_key(st)}), ignore)
+        ]
+        linked: deque[tuple[str, os.stat_result, frozenset[tuple[int, int]], IgnoreRules]] = deque()
         while stack or linked:
             if not stack:  # symlinked folders last, so folders reachable both ways get real paths
-                path, lst, ancestors = linked.popleft()
+                path, lst, ancestors, rules = linked.popleft()
                 if _key(lst) in ancestors:
                     yield Skipped(path, "symlink loop")
                     continue
@@ -204,21 +273,22 @@ class _Walker:
                     log.debug("already walked: %s", display_path(path))
                     continue
                 self.visited.add(_key(lst))
-                stack.append((path, ancestors | {_key(lst)}))
-            dirpath, ancestors = stack.pop()
-            results, folders = self._list_folder(dirpath)
+                stack.append((path, ancestors | {_key(lst)}, rules))
+            dirpath, ancestors, rules = stack.pop()
+            rules = rules.with_file(dirpath)
+            results, folders = self._list_folder(dirpath, rules)
             yield from results
             subdirs = []
             for path, dst, is_link in folders:
                 if is_link:
-                    linked.append((path, dst, ancestors))
+                    linked.append((path, dst, ancestors, rules))
                 elif _key(dst) not in self.visited:
                     self.visited.add(_key(dst))
-                    subdirs.append((path, ancestors | {_key(dst)}))
+                    subdirs.append((path, ancestors | {_key(dst)}, rules))
             stack.extend(reversed(subdirs))
 
     def _list_folder(
-        self, dirpath: str
+        self, dirpath: str, rules: IgnoreRules
     ) -> tuple[list[Discovered | Skipped], list[tuple[str, os.stat_result, bool]]]:
         """Results for the folder's files, and (path, stat, is_symlink) of its subfolders."""
         try:
@@ -230,29 +300,53 @@ class _Walker:
         files: list[_Entry] = []
         folders: list[tuple[str, os.stat_result, bool]] = []
         for e in entries:
-            if not self.include_hidden and e.name.startswith("."):
-                continue
             if self.file_roots and e.path in self.file_roots:
                 continue  # named as a root earlier and listed then
-            is_link = e.is_symlink()
-            if is_link and not self.follow_symlinks:
-                log.debug("symlink not followed: %s", display_path(e.path))
+            passed = self._passed_over(e)
+            if passed is not None:
+                if passed.reason:
+                    results.append(passed)
                 continue
+            is_link = e.is_symlink()
             try:
                 st = e.stat(follow_symlinks=True)
             except OSError as exc:
                 results.append(Skipped(e.path, _stat_reason(exc, is_link)))
                 continue
-            if stat.S_ISDIR(st.st_mode):
+            is_dir = stat.S_ISDIR(st.st_mode)
+            why = rules.reason(e.path, is_dir)
+            if why is not None:
+                results.append(Skipped(e.path, why, "excluded"))
+            elif is_dir:
                 folders.append((e.path, st, is_link))
             elif stat.S_ISREG(st.st_mode):
                 files.append(_Entry(e.name, e.path, st))
             else:
                 results.append(Skipped(e.path, "not a regular file"))
         sizes = {f.name: f.st.st_size for f in files}
-        results.extend(_emit_files(dirpath, files, sizes.get, lambda: list(sizes)))
+        results.extend(self._once(_emit_files(dirpath, files, sizes.get, lambda: list(sizes))))
         results.sort(key=lambda r: r.path)
         return results, folders
+
+    def _passed_over(self, e: os.DirEntry[str]) -> Skipped | None:
+        """A Skipped for an entry left out on purpose (reason '' = say nothing), or None."""
+        if e.name.startswith(".") and not self.include_hidden:
+            return Skipped(e.path, "" if e.name == IGNORE_FILE else HIDDEN_REASON, "skipped")
+        why = self.rules.excluded.get(e.path)
+        if why is not None:
+            return Skipped(e.path, why, "excluded")
+        if e.is_symlink():
+            if not self.follow_symlinks:
+                return Skipped(e.path, "symlink (not followed)", "skipped")
+            if not self._inside(e.path):
+                return Skipped(e.path, OUTSIDE_REASON, "skipped")
+        return None
+
+    def _size_on_disk(self, dirpath: str, name: str) -> int | None:
+        path = os.path.join(dirpath, name)
+        if self.rules.within and os.path.islink(path) and not self._inside(path):
+            return None  # a sidecar that leads out of the allowed folders is no sidecar
+        return _size_on_disk(dirpath, name)
 
 
 def _emit_files(
@@ -294,6 +388,8 @@ def _emit_files(
             caption_path=os.path.join(dirpath, caption) if caption else None,
             meta_path=os.path.join(dirpath, meta) if meta else None,
             subtitle_paths=tuple(os.path.join(dirpath, s) for s in subs),
+            dev=f.st.st_dev,
+            ino=f.st.st_ino,
         )
     out: list[Discovered | Skipped] = []
     for f in files:
@@ -302,9 +398,18 @@ def _emit_files(
         elif f.name in captions:
             continue
         elif f.modality is not None:
-            out.append(Discovered(f.path, f.modality, f.st.st_size, f.st.st_mtime))
+            out.append(
+                Discovered(
+                    f.path,
+                    f.modality,
+                    f.st.st_size,
+                    f.st.st_mtime,
+                    dev=f.st.st_dev,
+                    ino=f.st.st_ino,
+                )
+            )
         elif f.reason is not None:
-            out.append(Skipped(f.path, f.reason))
+            out.append(Skipped(f.path, f.reason, _skip_kind(f.name, f.reason)))
     return out
 
 
@@ -364,6 +469,13 @@ def _size_on_disk(dirpath: str, name: str) -> int | None:
     except OSError:
         return None
     return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _skip_kind(name: str, reason: str) -> SkipKind:
+    """Types mmsearch does not index are skipped; bad files of indexed types failed."""
+    if reason.startswith("unsupported file type") and extension(name) not in EXTENSION_MODALITY:
+        return "skipped"
+    return "failed"
 
 
 def _unsupported_reason(path: str) -> str:

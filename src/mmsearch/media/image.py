@@ -114,19 +114,24 @@ def _open_formats() -> tuple[str, ...]:
 
 
 def open_image_rgb(
-    src: str | os.PathLike[str] | Image.Image, *, max_pixels: int = MAX_PIXELS_DEFAULT
+    src: str | os.PathLike[str] | Image.Image | IO[bytes],
+    *,
+    max_pixels: int = MAX_PIXELS_DEFAULT,
 ) -> Image.Image:
     """Return ``src`` as a fully loaded, EXIF-rotated 8-bit RGB image.
 
-    ``src`` may be a path or a ``PIL.Image`` (converted the same way, no file
-    I/O; the caller's image is left untouched). Raises :class:`DecodeError` for
-    anything that is not a decodable image of at most ``max_pixels`` pixels.
+    ``src`` may be a path, a binary file already open (the server opens files itself,
+    after checking them) or a ``PIL.Image`` (converted the same way, no file I/O; the
+    caller's image is left untouched). Raises :class:`DecodeError` for anything that
+    is not a decodable image of at most ``max_pixels`` pixels.
     """
     if isinstance(src, Image.Image):
         with _quiet_pil():
             _check_pixels(src.size, max_pixels)
             _force_load(src)
             return _convert(src)
+    if not isinstance(src, (str, os.PathLike)):
+        return _decode_open(src, "the file", max_pixels)[0]
     return _open_path(src, max_pixels=max_pixels)[0]
 
 
@@ -158,7 +163,14 @@ def load_image_for_model(
 
 
 def _open_path(path: str | os.PathLike[str], *, max_pixels: int) -> tuple[Image.Image, ImageProbe]:
-    with _open_file(path) as fh, _quiet_pil():
+    with _open_file(path) as fh:
+        return _decode_open(fh, path, max_pixels)
+
+
+def _decode_open(
+    fh: IO[bytes], path: str | os.PathLike[str], max_pixels: int
+) -> tuple[Image.Image, ImageProbe]:
+    with _quiet_pil():
         im = _identify(fh, path)
         try:
             _check_pixels(im.size, max_pixels)

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from mmsearch.errors import LibraryError
-from mmsearch.store.migrations import migrate
+from mmsearch.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from mmsearch.store.rows import FailureRow, ItemRow, NewItem, SegmentRow, blob_to_vec, vec_to_blob
 from mmsearch.types import MODALITIES, Ids, Vectors
 
 _ITEM_COLS = (
-    "id, path, path_key, modality, size, mtime, content_hash, width, height, taken_at, meta_json"
+    "id, path, path_key, modality, size, mtime, content_hash, width, height, taken_at, meta_json,"
+    " dev, ino"
 )
 
 
@@ -51,6 +52,8 @@ def _item(row: sqlite3.Row) -> ItemRow:
         height=row["height"],
         taken_at=row["taken_at"],
         meta=json.loads(row["meta_json"] or "{}"),
+        dev=row["dev"],
+        ino=row["ino"],
     )
 
 
@@ -69,11 +72,20 @@ class Catalog:
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> Catalog:
+        """Open the catalog file (migrating it to the current schema when writable).
+
+        The file is named by a ``file:`` URI built with ``Path.as_uri`` (so ``#`` and ``?``
+        in folder names are escaped, not cut off), or by its plain path when writable.
+        """
         if readonly and not path.exists():
             raise LibraryError(f"no library catalog at {path}")
-        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        conn: sqlite3.Connection | None = None
         try:
-            conn = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
+            if readonly:
+                uri = f"{path.absolute().as_uri()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             if not readonly:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -81,8 +93,17 @@ class Catalog:
             conn.execute("PRAGMA foreign_keys=ON")
             if not readonly:
                 migrate(conn)
-        except sqlite3.DatabaseError as exc:
-            raise LibraryError(f"cannot open library catalog {path}: {exc}") from exc
+            elif schema_version(conn) < SCHEMA_VERSION:
+                conn.close()
+                conn = None
+                _upgrade(path)  # an older catalog opened to read: migrate it once, then read
+                return cls.open(path, readonly=True)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise LibraryError(f"cannot open library catalog {path}: {exc}") from exc
+            raise
         return cls(conn, path)
 
     def close(self) -> None:
@@ -108,12 +129,15 @@ class Catalog:
     def create_space(
         self, name: str, spec: str, fingerprint: str, dim: int, info: dict[str, Any]
     ) -> int:
+        """Create a space (a racing process may have created it first: then it stays)."""
         with self.conn:
-            cur = self.conn.execute(
-                "INSERT INTO spaces (name, spec, fingerprint, dim, info_json) VALUES (?, ?, ?, ?, ?)",
+            self.conn.execute(
+                "INSERT OR IGNORE INTO spaces (name, spec, fingerprint, dim, info_json)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (name, spec, fingerprint, dim, json.dumps(info, default=str)),
             )
-        return int(cur.lastrowid or 0)
+        row = self.conn.execute("SELECT id FROM spaces WHERE name = ?", (name,)).fetchone()
+        return int(row[0])
 
     # -- items -----------------------------------------------------------------------
     def item_by_path(self, path: str) -> ItemRow | None:
@@ -171,7 +195,7 @@ class Catalog:
         c.execute("DELETE FROM failures WHERE path_key = ?", (path_key(it.path),))
         cur = c.execute(
             "INSERT INTO items (path_key, path, modality, size, mtime, content_hash, width, height,"
-            " taken_at, meta_json, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " taken_at, meta_json, added_at, dev, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 path_key(it.path),
                 display_path(it.path),
@@ -184,6 +208,8 @@ class Catalog:
                 it.taken_at,
                 json.dumps(it.meta, ensure_ascii=False, default=str),
                 now,
+                it.dev,
+                it.ino,
             ),
         )
         item_id = int(cur.lastrowid or 0)
@@ -236,9 +262,16 @@ class Catalog:
         }
 
     def update_stat(
-        self, item_id: int, *, path: str | None = None, size: int, mtime: float
+        self,
+        item_id: int,
+        *,
+        path: str | None = None,
+        size: int,
+        mtime: float,
+        dev: int | None = None,
+        ino: int | None = None,
     ) -> None:
-        """Record a new size/mtime (content unchanged) and, for a moved file, its new path."""
+        """Record a new size/mtime/inode (content unchanged) and, for a moved file, its path."""
         with self.conn:
             if path is not None:
                 self.conn.execute(
@@ -247,7 +280,8 @@ class Catalog:
                 )
                 self.conn.execute("DELETE FROM failures WHERE path_key = ?", (path_key(path),))
             self.conn.execute(
-                "UPDATE items SET size = ?, mtime = ? WHERE id = ?", (size, mtime, item_id)
+                "UPDATE items SET size = ?, mtime = ?, dev = ?, ino = ? WHERE id = ?",
+                (size, mtime, dev, ino, item_id),
             )
 
     def delete_items(self, ids: Sequence[int]) -> int:
@@ -462,6 +496,10 @@ class Catalog:
                 (spec, fingerprint, dim, json.dumps(info), row[0]),
             )
 
+    def count_items_upto(self, item_id: int) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM items WHERE id <= ?", (item_id,)).fetchone()
+        return int(row[0])
+
     def max_item_id(self) -> int:
         return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0])
 
@@ -497,6 +535,11 @@ class Catalog:
                 "DELETE FROM failures WHERE path_key = ?", [(path_key(p),) for p in paths]
             )
 
+    def clear_all_failures(self) -> int:
+        """Forget every recorded failure (the library's models changed: retry them all)."""
+        with self.conn:
+            return self.conn.execute("DELETE FROM failures").rowcount
+
     def failures(self, limit: int | None = None) -> list[FailureRow]:
         sql = "SELECT path, stage, reason, at FROM failures ORDER BY at DESC"
         rows = self.conn.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
@@ -530,6 +573,17 @@ class Catalog:
             "vectors": int(c.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]),
             "failures": int(c.execute("SELECT COUNT(*) FROM failures").fetchone()[0]),
         }
+
+
+def _upgrade(path: Path) -> None:
+    """Migrate an older catalog in place (a reader found it); say how when it cannot be."""
+    try:
+        Catalog.open(path).close()
+    except (LibraryError, OSError) as exc:
+        raise LibraryError(
+            f"the library at {path.parent} has an older catalog and cannot be upgraded "
+            f"here ({exc}); run `mmsearch index` on it once where it is writable"
+        ) from exc
 
 
 def _chunks(seq: list[Any], size: int) -> Iterator[list[Any]]:

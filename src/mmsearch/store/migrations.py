@@ -124,7 +124,32 @@ END;
 CREATE INDEX segments_kind ON segments(kind);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# v3: safety. Items record the file's device and inode, so the server can tell that a file
+# it is asked to serve is still the one indexed. Exclusions keep removed paths, orphaned
+# sidecars and user patterns out of later runs. Roots are the folders the user indexed
+# (resolved): the server serves files only under them or its own allowed folders.
+_V3 = """
+ALTER TABLE items ADD COLUMN dev INTEGER;
+ALTER TABLE items ADD COLUMN ino INTEGER;
+CREATE TABLE exclusions (
+    kind TEXT NOT NULL CHECK (kind IN ('path', 'pattern')),
+    value_key BLOB NOT NULL,
+    value TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (kind, value_key)
+);
+CREATE TABLE roots (
+    path_key BLOB PRIMARY KEY,
+    path TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
+INSERT OR IGNORE INTO roots (path_key, path, added_at)
+    SELECT DISTINCT CAST(j.value AS BLOB), j.value, r.started_at
+    FROM runs r, json_each(r.roots_json) j;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -141,7 +166,15 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"understands (v{SCHEMA_VERSION}); upgrade mmsearch to open it"
         )
     for version in range(current, SCHEMA_VERSION):
-        conn.executescript(
-            f"BEGIN; {MIGRATIONS[version]}; PRAGMA user_version = {version + 1}; COMMIT;"
-        )
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {MIGRATIONS[version]}; "
+                f"PRAGMA user_version = {version + 1}; COMMIT;"
+            )
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                conn.rollback()
+            if schema_version(conn) > version:
+                continue  # another process (a racing first `index`) took this step first
+            raise
     return SCHEMA_VERSION

@@ -23,6 +23,9 @@ class ItemRow:
     height: int | None
     taken_at: float | None
     meta: dict[str, Any]
+    dev: int | None = None
+    ino: int | None = None
+    """Device and inode of the file when it was indexed (None in older libraries)."""
 
 
 @dataclass
@@ -58,6 +61,8 @@ class NewItem:
     meta: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     segments: list[NewSegment] = field(default_factory=list)
+    dev: int | None = None
+    ino: int | None = None
 
 
 @dataclass(frozen=True)
