@@ -111,23 +111,11 @@ def build_hf(batch: int, work: Path) -> Any:
     """transformers CLIPModel with CLIPConfig() defaults (the clip-vit-base-patch32 sizes), random
     weights, saved with a CLIP tokenizer built from open_clip's BPE vocabulary (the same vocabulary
     OpenAI's CLIP uses) and loaded back through mmsearch's hf backend (CPU fp32)."""
-    import torch
-    from open_clip.tokenizer import SimpleTokenizer
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from bench_coldstart import hf_clip_folder
 
     import mmsearch
 
-    simple = SimpleTokenizer()
-    names = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
-    vocab = {names.get(t, t): i for t, i in simple.encoder.items()}
-    merges = [pair for pair, _ in sorted(simple.bpe_ranks.items(), key=lambda kv: kv[1])]
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
-    torch.manual_seed(0)
-    model = CLIPModel(CLIPConfig()).eval()
-    folder = work / "hf-clip-vit-base-patch32-random"
-    model.save_pretrained(folder)
-    CLIPProcessor(CLIPImageProcessor(), tokenizer).save_pretrained(folder)
-    return mmsearch.load_encoder(str(folder), device="cpu", batch_size=batch)
+    return mmsearch.load_encoder(str(hf_clip_folder(work)), device="cpu", batch_size=batch)
 
 
 FAMILIES: dict[str, tuple[str, Callable[[int, Path], Any]]] = {
