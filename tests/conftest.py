@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +38,12 @@ def media(tmp_path: Path) -> Path:
     (root / "notes" / "sea.md").write_text("# The sea\n\nThe sea is blue and deep.")
     (root / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(200))
     return root
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for the web page tests, one per test module."""
+    from test_server_page_support import chromium
+
+    with chromium() as driver:
+        yield driver

@@ -26,7 +26,6 @@ from test_server_browser import (
     answer,
     card_names,
     chips,
-    chromium,
     fresh_page,
     renders,
     search_for,
@@ -218,12 +217,6 @@ def test_a_sound_only_mp4_is_taken_as_audio(
 def site(built: tuple[Path, Path]) -> Iterator[str]:
     with live_server(app(built[0])) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    with chromium() as driver:
-        yield driver
 
 
 @pytest.fixture

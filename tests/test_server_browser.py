@@ -23,7 +23,6 @@ import mmsearch.server
 from mmsearch.server import create_app
 from test_server_page_support import (
     card_names,
-    chromium,
     fresh_page,
     renders,
     search_for,
@@ -39,12 +38,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     lib_dir, _ = build_library(tmp_path_factory.mktemp("browser"))
     with live_server(create_app(lib_dir, encoder=ColourEncoder())) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    with chromium() as driver:
-        yield driver
 
 
 @pytest.fixture

@@ -65,6 +65,14 @@ def fresh(tmp_path: Path) -> tuple[Path, Path]:
     return build_library(tmp_path)
 
 
+def white_photos(folder: Path, n: int) -> Path:
+    """``n`` white photos of different sizes (so none is a copy of another)."""
+    folder.mkdir()
+    for i in range(n):
+        solid("white", (40 + i, 30)).save(folder / f"white-{i:02d}.png")
+    return folder
+
+
 def test_uploads_are_searchable_soon_after_the_answer(fresh: tuple[Path, Path]) -> None:
     lib_dir, _ = fresh
     app = create_app(lib_dir, encoder=SlowToLoad())
@@ -103,10 +111,7 @@ def test_cancel_stops_the_jobs_worker_and_a_fresh_one_takes_the_next_job(
     fresh: tuple[Path, Path], tmp_path: Path
 ) -> None:
     lib_dir, _ = fresh
-    incoming = tmp_path / "incoming"
-    incoming.mkdir()
-    for i in range(30):
-        solid("white", (40 + i, 30)).save(incoming / f"white-{i:02d}.png")
+    incoming = white_photos(tmp_path / "incoming", 30)
     app = create_app(
         lib_dir, encoder=ColourEncoder(delay_s=0.1), allow_roots=[incoming], job_batch_size=2
     )
@@ -189,10 +194,7 @@ def test_an_ended_worker_is_never_signalled_even_when_its_pid_is_reused() -> Non
 def slow_job_server(fresh: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A live server whose job adding ``incoming`` takes about 20 s."""
     lib_dir, _ = fresh
-    incoming = tmp_path / "incoming"
-    incoming.mkdir()
-    for i in range(40):
-        solid("white", (40 + i, 30)).save(incoming / f"white-{i:02d}.png")
+    incoming = white_photos(tmp_path / "incoming", 40)
     app = create_app(
         lib_dir, encoder=ColourEncoder(delay_s=0.5), allow_roots=[incoming], job_batch_size=1
     )

@@ -29,7 +29,6 @@ from test_server_page_support import (
     DatedLibrary,
     build_dated_library,
     card_names,
-    chromium,
     fresh_page,
     photo,
     renders,
@@ -54,12 +53,6 @@ def dated(tmp_path_factory: pytest.TempPathFactory) -> DatedLibrary:
 def site(dated: DatedLibrary) -> Iterator[str]:
     with live_server(create_app(dated.lib_dir, **dated.app_encoders())) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    with chromium() as driver:
-        yield driver
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from mmsearch.media.discover import (
     read_sidecar_meta,
 )
 from mmsearch.media.image import MAX_PIXELS_DEFAULT
+from mmsearch.pathargs import is_within
 from mmsearch.spaces import AUDIO, MAIN, VIDEO, Space
 from mmsearch.store.catalog import Catalog
 from mmsearch.store.rows import ItemRow, NewItem, NewSegment
@@ -256,7 +257,7 @@ class Ingestor:
                 if (
                     not os.path.lexists(item.path)
                     or item.path in sidecar_paths
-                    or any(_is_under(item.path, x) for x in excluded)
+                    or any(is_within(item.path, x) for x in excluded)
                 ):
                     gone.append(item)
         return list({item.id: item for item in gone}.values())
@@ -528,10 +529,6 @@ def _kinded_texts(p: Prepared) -> list[tuple[str, str]]:
 
 def _texts_of(p: Prepared) -> list[str]:
     return [t for _, t in _kinded_texts(p)]
-
-
-def _is_under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _scalar_fields(meta: dict[str, Any]) -> dict[str, Any]:

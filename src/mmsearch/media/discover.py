@@ -43,7 +43,7 @@ from mmsearch.media.ignore import IGNORE_FILE, IgnoreRules
 from mmsearch.media.probe import EXTENSION_MODALITY, HEAD_BYTES, classify, extension
 from mmsearch.media.subtitles import SUBTITLE_EXTENSIONS, subtitle_sidecars
 from mmsearch.media.text import EMPTY_TEXT, read_text_file
-from mmsearch.pathargs import resolves_within
+from mmsearch.pathargs import as_paths, resolves_within
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +127,10 @@ def discover(
     ``rules`` confine the walk to allowed folders and leave out what the user excluded;
     a root named explicitly is walked even when an exclusion names it.
     """
-    if isinstance(roots, (str, bytes, os.PathLike)):  # one root given bare, not in a list
-        roots = [roots]  # type: ignore[list-item]
     walker = _Walker(
         follow_symlinks=follow_symlinks, include_hidden=include_hidden, rules=rules or WalkRules()
     )
-    for root in roots:
+    for root in as_paths(roots):  # one root given bare is one root
         yield from walker.walk_root(root)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mmsearch.errors import QueryError
+from mmsearch.store.catalog import under_range
 from mmsearch.types import MODALITIES
 
 RESERVED = ("modality", "type", "path_prefix", "date_from", "date_to")
@@ -104,9 +105,7 @@ def _clause(key: str, value: Any) -> tuple[str, list[Any]]:
 
 def _under_clause(folder: str) -> tuple[str, list[Any]]:
     """Items at ``folder`` or inside it (``/a/photos`` does not take in ``/a/photos2``)."""
-    key, sep = os.fsencode(folder), os.fsencode(os.sep)
-    inside = key if key.endswith(sep) else key + sep
-    return "i.path_key = ? OR (i.path_key >= ? AND i.path_key < ?)", [key, inside, inside + b"\xff"]
+    return "i.path_key = ? OR (i.path_key >= ? AND i.path_key < ?)", list(under_range(folder))
 
 
 def _kinds(value: Any) -> list[str]:

@@ -21,10 +21,11 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from mmsearch.library import Library
+from mmsearch.pathargs import is_within
 from mmsearch.server.checks import InvalidInput, check_text, finite
 from mmsearch.server.errors import NotFound
 from mmsearch.server.hits import item_json, segment_json
-from mmsearch.server.paths import allowed_path, is_within
+from mmsearch.server.paths import allowed_path
 from mmsearch.server.query import json_field
 from mmsearch.server.responses import SafeJSONResponse
 from mmsearch.server.state import AppState, State

@@ -53,21 +53,16 @@ def safe_media_type(path: str, modality: str) -> str:
     return "application/octet-stream"
 
 
-def _item(state: AppState, item_id: int) -> ItemRow:
+def _item(state: AppState, item_id: int) -> tuple[ItemRow, list[str]]:
+    """The item, and where this server may read files from: its allowed roots, its
+    uploads and the folders indexed into the library (one reader checkout for both)."""
     with state.readers().library() as lib:
         item = lib.catalog.items([item_id]).get(item_id)
+        indexed = Scope(lib.catalog).roots() if item is not None else []
     if item is None:
         raise NotFound(f"no item {item_id}")
-    return item
-
-
-def serving_roots_of(state: AppState) -> list[str]:
-    """Where this server may read files from: its allowed roots, its uploads, and the
-    folders indexed into the library."""
-    with state.readers().library() as lib:
-        indexed = Scope(lib.catalog).roots()
     c = state.config
-    return serving_roots([*c.allow_roots, c.uploads], indexed)
+    return item, serving_roots([*c.allow_roots, c.uploads], indexed)
 
 
 class _OpenFileResponse(FileResponse):
@@ -107,8 +102,8 @@ class _OpenFileResponse(FileResponse):
 @router.get("/media/{item_id}", summary="The original file (range requests)")
 @router.head("/media/{item_id}", include_in_schema=False)
 def media(item_id: int, state: State) -> FileResponse:
-    item = _item(state, item_id)
-    with open_indexed(item, serving_roots_of(state)) as (fd, st):
+    item, roots = _item(state, item_id)
+    with open_indexed(item, roots) as (fd, st):
         mine = os.dup(fd)
     name = quote(display_name(item.path).encode("utf-8", "replace"))
     return _OpenFileResponse(
@@ -125,9 +120,9 @@ def media(item_id: int, state: State) -> FileResponse:
 
 @router.get("/thumbs/items/{item_id}", summary="JPEG thumbnail of a photo or a video")
 def item_thumbnail(item_id: int, state: State, request: Request, size: Size = None) -> Response:
-    item = _item(state, item_id)
+    item, roots = _item(state, item_id)
     if item.modality == "image":
-        return _photo_thumb(state, request, item, snap_size(size))
+        return _photo_thumb(state, request, item, roots, snap_size(size))
     if item.modality == "video":
         with state.readers().library() as lib:
             sid = lib.catalog.item_thumbnail_segment(item_id)
@@ -151,7 +146,9 @@ def segment_thumbnail(
     return item_thumbnail(seg.item_id, state, request, size)
 
 
-def _photo_thumb(state: AppState, request: Request, item: ItemRow, size: int) -> Response:
+def _photo_thumb(
+    state: AppState, request: Request, item: ItemRow, roots: list[str], size: int
+) -> Response:
     from mmsearch.media.image import MAX_PIXELS_DEFAULT, open_image_rgb
     from mmsearch.media.thumbs import make_thumbnail
 
@@ -163,7 +160,7 @@ def _photo_thumb(state: AppState, request: Request, item: ItemRow, size: int) ->
         # An indexed photo passed the indexing limit; thumbnail it under the same one.
         limit = max(state.config.max_pixels, MAX_PIXELS_DEFAULT)
         with (
-            open_indexed(item, serving_roots_of(state)) as (fd, _),
+            open_indexed(item, roots) as (fd, _),
             os.fdopen(os.dup(fd), "rb") as fh,
         ):
             try:

@@ -34,6 +34,14 @@ def path_key(path: str) -> bytes:
     return os.fsencode(path)
 
 
+def under_range(path: str) -> tuple[bytes, bytes, bytes]:
+    """``(key, low, high)``: a path is ``path`` itself or inside it when its key equals
+    ``key`` or lies in ``[low, high)`` (``/a/photos`` does not take in ``/a/photos2``)."""
+    key, sep = path_key(path), os.fsencode(os.sep)
+    inside = key if key.endswith(sep) else key + sep
+    return key, inside, inside + b"\xff"
+
+
 def display_path(path: str) -> str:
     """A printable form of a path: undecodable bytes become U+FFFD."""
     return os.fsencode(path).decode("utf-8", "replace")
@@ -167,13 +175,10 @@ class Catalog:
         if under is None:
             cur = self.conn.execute(f"SELECT {_ITEM_COLS} FROM items ORDER BY id")
         else:
-            key = path_key(under)
-            sep = os.fsencode(os.sep)
-            prefix = key if key.endswith(sep) else key + sep
             cur = self.conn.execute(
                 f"SELECT {_ITEM_COLS} FROM items WHERE path_key = ? "
                 "OR (path_key >= ? AND path_key < ?) ORDER BY id",
-                (key, prefix, prefix + b"\xff"),
+                under_range(under),
             )
         for r in cur:
             yield _item(r)
