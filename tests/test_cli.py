@@ -57,8 +57,16 @@ def test_index_search_remove_info(
     again = run_json(capsys, "index", str(shapes), "--library", lib)
     assert again["unchanged"] == 41 and again["added"] == 0
 
+    # A text query searches all the evidence: the note that says it comes first, found
+    # both by meaning and by its words; --modality image narrows to the pictures.
     res = run_json(capsys, "search", "a", "red", "circle", "--library", lib, "-k", "3")
-    assert len(res["hits"]) == 3 and res["hits"][0]["modality"] == "image"
+    assert len(res["hits"]) == 3 and res["hits"][0]["path"].endswith("note.txt")
+    assert {"main/text", "lexical"} <= {e["source"] for e in res["hits"][0]["evidence"]}
+    pictures = run_json(
+        capsys, "search", "a red circle", "--modality", "image", "--library", lib, "-k", "3"
+    )
+    assert len(pictures["hits"]) == 3
+    assert all(h["modality"] == "image" for h in pictures["hits"])
     by_image = run_json(
         capsys, "search", "--image", str(shapes / "img05.png"), "--library", lib, "-k", "1"
     )

@@ -37,7 +37,9 @@ def test_plain_output_shows_item_ids_usable_with_like_and_remove(
     hits = search_json(capsys, lib, "a red circle", "-k", "4")
     code, out, _ = run(capsys, "search", "a red circle", "-k", "4", "--library", str(lib))
     assert code == 0
-    rows = [re.match(r"\s*(\d+)\. (-?[\d.]+)\s+#(\d+)\s+(\S+)$", line) for line in out.splitlines()]
+    # One line per hit (rank, score, id, path); the lines below it are indented details.
+    lines = [line for line in out.splitlines() if not line.startswith(" " * 7)]
+    rows = [re.match(r"\s*(\d+)\. (-?[\d.]+)\s+#(\d+)\s+(\S+)$", line) for line in lines]
     assert all(rows) and len(rows) == 4, out
     assert [(int(m[3]), m[4]) for m in rows if m] == [(h["item_id"], h["path"]) for h in hits]
 
@@ -86,7 +88,8 @@ def test_control_characters_in_file_names_are_escaped(
     assert code == 0 and "1 failed" in out
     checks = [out]
     code, out, _ = run(capsys, "search", "red circle", "--modality", "any", "-k", "5", *lib)
-    assert code == 0 and "evil\\x1b[31mred\\nline.png" in out and "red \\x1b[2J circle" in out
+    # The matched text is escaped, then its matched words are marked.
+    assert code == 0 and "evil\\x1b[31mred\\nline.png" in out and "[red] \\x1b[2J [circle]" in out
     checks.append(out)
     code, out, _ = run(capsys, "info", *lib)
     assert code == 0 and "recent failures" in out
@@ -105,3 +108,22 @@ def test_control_characters_in_file_names_are_escaped(
         assert "evil\\x1b[31mred\\nline" in text, text
         assert "red\nline" not in text, text
     assert folder.is_dir()
+
+
+def test_no_confident_match_names_an_odd_file_safely(tmp_path: Path) -> None:
+    shapes = make_shapes(tmp_path / "shapes", 1)
+    odd = os.fsencode(str(shapes)) + b"/caf\xe9 " + EVIL.encode() + b".png"  # not UTF-8
+    os.rename(shapes / "img00.png", odd)
+    lib = str(tmp_path / "lib")
+    res = run_cli("index", str(shapes), "--library", lib, "--model", "builtin:demo")
+    assert res.returncode == 0, res.stderr
+    argv = ["search", "a purple piano", "--min-score", "0.999", "--library", lib]
+    res = run_cli(*argv)
+    assert res.returncode == 1 and res.stderr == ""
+    assert res.stdout.startswith("no confident match; best was ") and "\x1b" not in res.stdout
+    assert "caf\\xe9 evil\\x1b[31mred\\nline.png" in res.stdout
+    res = run_cli(*argv, "--json")
+    assert res.returncode == 1, res.stderr
+    payload = json.loads(res.stdout)
+    assert payload["hits"] == [] and "caf\ufffd evil\x1b[31mred\nline.png" in payload["note"]
+    assert payload["best_below"]["path"].endswith("caf\ufffd evil\x1b[31mred\nline.png")

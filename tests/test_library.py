@@ -48,7 +48,7 @@ def test_add_and_search_both_directions(
 def test_weighted_and_negative_parts(tmp_path: Path, media: Path, encoder: ColourEncoder) -> None:
     with Library.open(tmp_path / "lib", encoder=encoder) as lib:
         lib.add([media], workers=0)
-        hits = lib.search('"2:red" + "orange" - "green"', k=2)
+        hits = lib.search('"2:red" + "orange" - "green"', k=2, modality="image")
         assert names(hits) == ["00_red.png", "05_orange.png"]
         query = tmp_path / "y.png"
         solid("yellow").save(query)
@@ -186,7 +186,7 @@ def test_like_item_and_json(tmp_path: Path, media: Path, encoder: ColourEncoder)
         assert red.item_id not in [h.item_id for h in similar]
         d = similar[0].to_dict()
         assert json.loads(json.dumps(d))["metadata"]["album"] == "summer"
-        assert len(lib.search("red", filters={"album": "summer"}, k=20)) == 6
+        assert len(lib.search("red", filters={"album": "summer"}, k=20, modality="image")) == 6
 
 
 def test_reembed_switches_model_and_resumes(tmp_path, media) -> None:  # type: ignore[no-untyped-def]

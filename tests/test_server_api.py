@@ -140,7 +140,10 @@ def test_weighted_parts_vectors_like_and_filters(
     assert under and all(h["path"].startswith(str(media / "photos")) for h in under)
     lexical = names(client.post("/api/search", json={"text": "harbour", "mode": "lexical"}))
     assert lexical[:1] == ["blue.png"]
-    assert names(client.post("/api/search", json={"text": "red", "min_score": 0.5})) == ["red.png"]
+    pictures = {"text": "red", "min_score": 0.5, "modality": "image"}
+    assert names(client.post("/api/search", json=pictures)) == ["red.png"]
+    # A text query searches texts too: the note saying "cherries are red" is found.
+    assert "fruit.txt" in names(client.post("/api/search", json={"text": "red"}))
 
 
 def test_video_moment_plays_from_its_start_with_range_requests(
@@ -212,7 +215,8 @@ def test_bad_searches_answer_with_clear_errors(client: TestClient) -> None:
         assert client.get(url).json()["detail"] == f"no item {huge}"
     assert client.get(f"/api/thumbs/segments/{huge}").json()["detail"] == f"no segment {huge}"
     like = client.post("/api/search", json={"like": int(huge)})
-    assert like.status_code == 422 and like.json()["detail"].startswith("like: Input should be")
+    assert like.status_code == 422
+    assert like.json()["detail"].startswith("like: an item id must be an integer from 1")
 
 
 def test_head_answers_every_get_route_like_get_without_a_body(client: TestClient) -> None:
@@ -242,6 +246,7 @@ def test_health_info_docs_and_metrics(client: TestClient) -> None:
     for path in (
         "/api/search",
         "/api/search/upload",
+        "/api/recommend",
         "/api/items/upload",
         "/api/items/paths",
         "/api/jobs/{job_id}",

@@ -99,7 +99,8 @@ def status(driver: WebDriver) -> str:
 # -- searching -------------------------------------------------------------------------------
 def test_typing_a_query_shows_the_expected_hit(page: WebDriver) -> None:
     assert search_for(page, "purple")[0] == "purple.png"
-    assert status(page).startswith("7 results")
+    # A text query searches the pictures and the texts too (fruit.txt, the caption).
+    assert status(page).startswith("8 results")
     assert "q=purple" in page.current_url
     assert not page.find_element(By.ID, "welcome").is_displayed()
     thumb = page.find_element(By.CSS_SELECTOR, "#results .card img")

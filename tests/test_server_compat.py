@@ -125,3 +125,19 @@ def test_refusals_are_clear(server: tuple[str, Path]) -> None:
     assert other.status_code == 404 and "lib" in other.json()["detail"]
     assert post({"modality": "image", "num_images": 3}).status_code == 400
     assert requests.post(url + "/knn-service", data=b"[1, 2", timeout=10).status_code == 400
+
+
+def test_similarity_is_the_models_cosine_best_first(server: tuple[str, Path]) -> None:
+    """clip-retrieval clients read ``similarity`` as a cosine (the native API's score is a
+    calibrated 0–1 relevance): the cosine of the query's and the picture's vectors."""
+    url, media = server
+    hits = client(url, num_images=8).query(text="red")  # type: ignore[attr-defined]
+    enc = ColourEncoder()
+    text = enc.encode_text(["red"])[0]
+    photos = [h for h in hits if h["image_path"].endswith(".png")]
+    assert len(photos) == 6
+    for hit in photos:
+        picture = enc.encode_images([hit["image_path"]])[0]
+        assert hit["similarity"] == pytest.approx(float(text @ picture), abs=1e-5)
+    similarities = [h["similarity"] for h in hits]
+    assert similarities == sorted(similarities, reverse=True) and similarities[0] < 1.0

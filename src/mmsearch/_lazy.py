@@ -19,6 +19,7 @@ _EXTRAS = {
     "fastapi": "server",
     "uvicorn": "server",
     "faiss": "all",
+    "sentence_transformers": "text",
 }
 
 

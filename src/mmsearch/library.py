@@ -16,16 +16,30 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mmsearch.encoders.base import Encoder, EncoderInfo
 from mmsearch.encoders.registry import DEFAULT_MODEL, load_encoder
 from mmsearch.errors import LibraryError, QueryError
 from mmsearch.ingest.report import IngestReport, storage_problem
 from mmsearch.pathargs import PathArgs, Target, absolute, as_paths, as_targets
 from mmsearch.search.engine import SearchEngine
-from mmsearch.search.query import Query, QueryPart, SearchMode, parse_query_string
+from mmsearch.search.feedback import feedback_parts
+from mmsearch.search.query import (
+    RERANK_TOP,
+    Fusion,
+    Query,
+    QueryPart,
+    SearchMode,
+    parse_query_string,
+)
+from mmsearch.search.recommend import recommend
+from mmsearch.search.rerank.base import Reranker
+from mmsearch.search.rerank.registry import load_reranker
 from mmsearch.spaces import (
     AUDIO,
     MAIN,
+    TEXT,
     VIDEO,
     Space,
     refuse_other_hub_model,
@@ -35,7 +49,7 @@ from mmsearch.store.catalog import Catalog
 from mmsearch.store.migrations import SCHEMA_VERSION
 from mmsearch.store.queries import existing_item_ids
 from mmsearch.store.scope import Scope
-from mmsearch.types import Hit, ImageInput
+from mmsearch.types import Hits, ImageInput
 from mmsearch.vectorstore import VectorStore
 
 if TYPE_CHECKING:  # pragma: no cover - imported where used: a search needs no ingest code
@@ -71,6 +85,7 @@ class Library:
         self.readonly = readonly
         self._recognizer = recognizer
         self.engine = SearchEngine(catalog, spaces)
+        self._rerankers: dict[str, Reranker] = {}
 
     @property
     def space(self) -> dict[str, Any]:
@@ -93,6 +108,8 @@ class Library:
         audio_encoder: Any | None = None,
         video_model: str | None = None,
         video_encoder: Any | None = None,
+        text_model: str | None = None,
+        text_encoder: Any | None = None,
         asr_model: str | None = None,
         recognizer: Any | None = None,
         readonly: bool = False,
@@ -104,10 +121,11 @@ class Library:
 
         ``model`` is the image–text model spec; for an existing library it may be left
         out (the recorded model is used) and must otherwise produce the same space.
-        ``audio_model`` (CLAP) and ``video_model`` (X-CLIP) add the optional audio–text
-        and video–text spaces; ``asr_model`` (Whisper) turns speech into searchable
+        ``audio_model`` (CLAP), ``video_model`` (X-CLIP) and ``text_model`` (a
+        sentence-embedding model, ``st:...``) add the optional audio–text, video–text and
+        text–text spaces; ``asr_model`` (Whisper) turns speech into searchable
         transcripts. Each may also be passed loaded (``encoder=``, ``audio_encoder=``,
-        ``video_encoder=``, ``recognizer=``). Once a library has a space or a speech
+        ``video_encoder=``, ``text_encoder=``, ``recognizer=``). Once a library has a space or a speech
         model, later opens use it without being told again.
         """
         folder = Path(os.path.expanduser(os.fspath(path))).absolute()
@@ -119,6 +137,11 @@ class Library:
             # A library is made only with a model that loads: nothing is left behind when
             # the first model cannot be had (no hub, a typo).
             encoder = load_encoder(model or DEFAULT_MODEL, **opts)
+        if encoder is not None and getattr(encoder, "text_only", False):
+            raise LibraryError(
+                f"{encoder.info.spec} is a text-only sentence-embedding model: give it as "
+                "the text model (--text-model / text_model=), with an image–text model"
+            )
         made = [] if exists else _make_folder(folder)
         try:
             with _open_lock(folder, readonly):
@@ -139,6 +162,12 @@ class Library:
                                 video_model,
                                 video_encoder,
                                 lambda spec: _load_video(spec, **opts),
+                                False,
+                            ),
+                            TEXT: (
+                                text_model,
+                                text_encoder,
+                                lambda spec: _load_text(spec, **opts),
                                 False,
                             ),
                         },
@@ -320,6 +349,30 @@ class Library:
         report.reembed_pending = self.reembed_pending()
         return report
 
+    def reembed_text(
+        self,
+        model: str | None = None,
+        *,
+        encoder: Any | None = None,
+        options: IngestOptions | None = None,
+    ) -> IngestReport:
+        """Switch the text space to another sentence-embedding model and embed every text
+        segment again (from the catalog: no file is read). An interrupted run is finished
+        by the next :meth:`add`."""
+        from mmsearch.ingest.pipeline import IngestOptions
+
+        with self._writing():
+            space = self.spaces.get(TEXT)
+            if space is None:
+                raise LibraryError("the library has no text space (index with --text-model)")
+            enc = encoder or _load_text(model or space.spec)
+            if enc.info.fingerprint != space.row["fingerprint"]:
+                i = enc.info
+                self.catalog.replace_space_model(TEXT, i.spec, i.fingerprint, i.dim, i.to_dict())
+            self.spaces[TEXT] = _reopened(self.catalog, self.folder, space, enc)
+            self.engine = SearchEngine(self.catalog, self.spaces)
+            return self._ingestor(replace(options) if options else IngestOptions()).run([])
+
     def reembed_pending(self) -> int:
         """How many items still wait to be re-embedded with the library's new model."""
         upto = int(self.catalog.get_meta(REEMBED_META_KEY) or 0)
@@ -370,23 +423,39 @@ class Library:
         image: ImageInput | None = None,
         audio: Any = None,
         video: Any = None,
-        like: int | None = None,
+        like: int | Sequence[int] | None = None,
+        unlike: int | Sequence[int] | None = None,
         vector: Any = None,
         k: int = 10,
         filters: dict[str, Any] | None = None,
         modality: str | None = None,
         min_score: float | None = None,
-        mode: SearchMode = "vector",
-    ) -> list[Hit]:
-        """Search by text (weighted syntax allowed), image, audio or video clip, item id,
-        vector, or parts.
+        mode: SearchMode = "hybrid",
+        fusion: Fusion = "calibrated",
+        weights: dict[str, float] | None = None,
+        rerank: str | Reranker | Sequence[str | Reranker] | None = None,
+        rerank_top: int = RERANK_TOP,
+        dedupe: bool = False,
+        exclude: Iterable[int] = (),
+    ) -> Hits:
+        """Search by text (weighted syntax allowed), image, audio or video clip, item ids,
+        vector, or parts; every index that can answer contributes evidence.
 
         ``filters`` keys: ``modality`` (which vectors: image, text, video, audio),
         ``type`` (which items), ``path_prefix``, ``date_from``, ``date_to`` and any user
-        metadata field (scalar = equality, ``{"gte": a, "lte": b}`` = range). With no
-        modality filter, each space's primary vectors are searched: photos and video
-        frames, sound windows, video clips. ``mode`` is ``vector``, ``lexical`` (full
-        text over captions, text, subtitles and transcripts) or ``hybrid``.
+        metadata field (scalar = equality, ``{"gte": a, "lte": b}`` = range).
+
+        Scores are on one calibrated scale (0–1: how sure it is that the match is not
+        chance, see ``search/calibrate.py``) in every mode; ``min_score`` cuts there, and
+        ``Hits.best_below`` keeps the best hit it dropped. ``mode`` is ``hybrid`` (vectors
+        and full text), ``vector`` or ``lexical``; ``fusion`` is ``calibrated`` or ``rrf``;
+        ``weights`` weigh sources (``main/image``, ``text/text``, ``lexical``, ...).
+
+        ``like`` / ``unlike``: item ids the user marked relevant or not. Alone, ``like`` is
+        "more like these"; with other parts they refine the query (Rocchio, per space).
+        ``rerank``: reranker specs or objects that re-score the top ``rerank_top``
+        candidates with cross-attention. ``dedupe`` folds near-duplicate hits into one
+        (``Hit.similar``). ``exclude``: item ids never returned.
         """
         if isinstance(query, Query):
             return self.engine.search(query)
@@ -398,10 +467,9 @@ class Library:
         for kind, value in (("image", image), ("audio", audio), ("video", video)):
             if value is not None:
                 parts.append(QueryPart(kind, value))  # type: ignore[arg-type]
-        if like is not None:
-            parts.append(QueryPart("item", int(like)))
         if vector is not None:
             parts.append(QueryPart("vector", vector))
+        parts += feedback_parts(bool(parts), _ids(like), _ids(unlike))
         flt = dict(filters or {})
         if modality is not None:
             flt["modality"] = modality
@@ -409,7 +477,66 @@ class Library:
             raise QueryError(
                 "nothing to search with: give text, image=, audio=, video=, like= or vector="
             )
-        return self.engine.search(Query(parts, k=k, filters=flt, min_score=min_score, mode=mode))
+        q = Query(
+            parts,
+            k=k,
+            filters=flt,
+            min_score=min_score,
+            mode=mode,
+            fusion=fusion,
+            weights=dict(weights or {}),
+            rerank=self.rerankers(rerank),
+            rerank_top=rerank_top,
+            dedupe=dedupe,
+            exclude=frozenset(_ids(exclude) + _ids(unlike)),
+        )
+        return self.engine.search(q)
+
+    def recommend(
+        self,
+        positive: int | Sequence[int],
+        *,
+        negative: int | Sequence[int] = (),
+        exclude: Iterable[int] = (),
+        k: int = 10,
+        diversity: float = 0.0,
+        recency: float | None = None,
+        filters: dict[str, Any] | None = None,
+        min_score: float | None = None,
+    ) -> Hits:
+        """ "More like these": items near ``positive`` (a history, oldest first) and away
+        from ``negative``, never one of them nor one of ``exclude``.
+
+        ``diversity`` (0–1) trades relevance for variety by maximal marginal relevance;
+        ``recency`` (0–1) weighs each older positive that much less than the next
+        (``None``: all alike).
+        """
+        return recommend(
+            self.engine,
+            _ids(positive),
+            negative=_ids(negative),
+            exclude=_ids(exclude),
+            k=k,
+            diversity=diversity,
+            recency=recency,
+            filters=dict(filters or {}),
+            min_score=min_score,
+        )
+
+    def rerankers(self, specs: str | Reranker | Sequence[str | Reranker] | None) -> list[Reranker]:
+        """Rerankers for ``specs`` (loaded once per library and kept)."""
+        if specs is None:
+            return []
+        items = [specs] if isinstance(specs, (str, Reranker)) else list(specs)
+        out: list[Reranker] = []
+        for spec in items:
+            if isinstance(spec, str):
+                if spec not in self._rerankers:
+                    self._rerankers[spec] = load_reranker(spec)
+                out.append(self._rerankers[spec])
+            else:
+                out.append(spec)
+        return out
 
     def thumbnail(self, segment_id: int) -> bytes | None:
         """The stored JPEG keyframe of a segment (video moments), if any."""
@@ -455,6 +582,15 @@ class Library:
 
     def failures(self, limit: int | None = None) -> list[dict[str, Any]]:
         return [f.__dict__ for f in self.catalog.failures(limit)]
+
+
+def _ids(value: int | Iterable[int] | None) -> list[int]:
+    """One id or many (``None``: none), as a list of ints."""
+    if value is None:
+        return []
+    if isinstance(value, (int, np.integer)):
+        return [int(value)]
+    return [int(v) for v in value]
 
 
 def _indexes(space: Space) -> dict[str, Any]:
@@ -597,6 +733,12 @@ def _load_audio(spec: str, **options: Any) -> Any:
     from mmsearch.encoders.av_registry import load_audio_encoder
 
     return load_audio_encoder(spec, **_torch_options(options))
+
+
+def _load_text(spec: str, **options: Any) -> Any:
+    """A sentence-embedding model (the ``text`` space): any spec the registry resolves to
+    an encoder with ``encode_text`` (``st:`` sentence-transformers, a local folder)."""
+    return load_encoder(spec, **_torch_options(options))
 
 
 def _load_video(spec: str, **options: Any) -> Any:

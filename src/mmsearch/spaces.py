@@ -4,7 +4,9 @@ A library always has the image–text space ``main`` (CLIP, SigLIP, ...): photos
 video frames, whole-video pooled vectors, text chunks, captions, subtitles and
 transcripts live there. Two optional spaces join it when the user names a model:
 ``audio`` (text–audio, CLAP: windows of recordings and of video sound tracks) and
-``video`` (text–video clip, X-CLIP). Each space records its model's fingerprint and
+``video`` (text–video clip, X-CLIP), and ``text`` (a sentence-embedding model such as
+all-MiniLM-L6-v2 or bge-m3: text–text, for captions, text files, subtitles and
+transcripts, which CLIP-family text towers read poorly). Each space records its model's fingerprint and
 refuses vectors from another model, and each embeds only the query parts it
 understands (an image cannot be searched in the audio space).
 """
@@ -25,14 +27,15 @@ from mmsearch.store.catalog import Catalog
 from mmsearch.types import Vectors, l2_normalize
 from mmsearch.vectorstore import VectorStore
 
-MAIN, AUDIO, VIDEO = "main", "audio", "video"
-SPACE_NAMES: tuple[str, ...] = (MAIN, AUDIO, VIDEO)
+MAIN, AUDIO, VIDEO, TEXT = "main", "audio", "video", "text"
+SPACE_NAMES: tuple[str, ...] = (MAIN, AUDIO, VIDEO, TEXT)
 
 # Which query parts each space can embed ("item" and "vector" are handled for all).
 _EMBEDS: dict[str, frozenset[str]] = {
     MAIN: frozenset({"text", "image", "video"}),
     AUDIO: frozenset({"text", "audio"}),
     VIDEO: frozenset({"text", "video"}),
+    TEXT: frozenset({"text"}),
 }
 
 # The vector modalities a plain query searches in each space, in order of preference.
@@ -40,6 +43,7 @@ PRIMARY_MODALITIES: dict[str, tuple[str, ...]] = {
     MAIN: ("image",),
     AUDIO: ("audio",),
     VIDEO: ("video",),
+    TEXT: ("text",),
 }
 
 QUERY_CLIP_SECONDS = 120.0
@@ -152,7 +156,7 @@ def _hub_model_id(spec: str) -> str | None:
 
     if Path(spec).expanduser().exists():
         return None
-    for prefix in ("hf:", "openclip:hf-hub:", ""):
+    for prefix in ("hf:", "openclip:hf-hub:", "st:", ""):
         rest = spec[len(prefix) :] if spec.startswith(prefix) else None
         if rest is not None and re.fullmatch(r"[\w.-]+/[\w.-]+", rest):
             return rest

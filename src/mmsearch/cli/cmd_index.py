@@ -57,6 +57,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         help="cap the model's CPU threads (1 is often fastest on a machine shared with other jobs)",
     )
+    p.add_argument(
+        "--text-model",
+        metavar="SPEC",
+        help="sentence-embedding model for text-to-text search over captions, text files, "
+        "subtitles and transcripts, e.g. st:sentence-transformers/all-MiniLM-L6-v2, "
+        "st:BAAI/bge-m3, st:intfloat/multilingual-e5-base or a local folder; adds the "
+        "library's text space (remembered; text indexed before is embedded on this run)",
+    )
     av = p.add_argument_group("video and audio")
     av.add_argument(
         "--audio-model",
@@ -95,6 +103,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mmsearch.encoders.registry import split_spec
     from mmsearch.errors import QueryError
     from mmsearch.ingest.pipeline import IngestOptions
     from mmsearch.ingest.report import IngestAborted
@@ -103,11 +112,16 @@ def run(args: argparse.Namespace) -> int:
     from mmsearch.media.discover import display_path
     from mmsearch.search.filters import parse_where
 
-    if not args.paths and not (args.reembed or args.exclude or args.no_exclude):
+    if not args.paths and not (args.reembed or args.exclude or args.no_exclude or args.text_model):
         raise QueryError("give files or folders to index (or --reembed)")
     missing = [p for p in args.paths if not os.path.lexists(os.path.expanduser(p))]
     if missing:
         raise QueryError(f"no such file or folder: {', '.join(map(display_path, missing))}")
+    if args.model and split_spec(args.model)[0] == "st":
+        raise QueryError(
+            f"{args.model} is a text-only sentence-embedding model: give it as --text-model "
+            "(--model is the image–text model that embeds pictures)"
+        )
     metadata = dict(parse_where(m) for m in args.meta)
     options = IngestOptions(
         batch_size=args.batch_size,
@@ -130,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         model=None if args.reembed else args.model,
         audio_model=args.audio_model,
         video_model=args.video_model,
+        text_model=None if args.reembed else args.text_model,
         asr_model=args.asr_model,
     ) as lib:
         if args.exclude:
@@ -138,10 +153,19 @@ def run(args: argparse.Namespace) -> int:
             lib.unexclude(args.no_exclude)
         report = None
         try:
-            if args.reembed:
+            if args.reembed and (args.model or not args.text_model):
                 report = lib.reembed(args.model, options=options)
+            if args.reembed and args.text_model:
+                if "text" not in lib.spaces:
+                    raise QueryError(
+                        "this library has no text space to re-embed: add one with "
+                        f"`mmsearch index --text-model {args.text_model}` (no --reembed)"
+                    )
+                report = lib.reembed_text(args.text_model, options=options)
             if args.paths:
                 report = lib.add(args.paths, options=options)
+            elif args.text_model and not args.reembed:
+                report = lib.add([], options=options)  # embeds the text indexed before
         except IngestAborted as exc:
             _show(exc.report, args.json)
             raise

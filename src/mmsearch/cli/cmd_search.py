@@ -1,4 +1,11 @@
-"""``mmsearch search``: text, image, audio/video clip, item and weighted multi-part queries."""
+"""``mmsearch search``: text, image, audio/video clip, item and weighted multi-part queries.
+
+By default a query searches all the evidence (``--mode hybrid``: every index that can
+embed it and the full text), scores on one calibrated 0-1 scale (``--fusion``,
+``--weight``), with optional cross-attention reranking (``--rerank``), relevance
+feedback (``--like``/``--unlike``), a cut-off (``--min-score``, exit status 1 when it
+leaves nothing) and near-copies folded (``--dedupe``, on by default).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,24 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from mmsearch.cli.main import add_library_args
+from mmsearch.cli.search_args import (
+    SOURCES,
+    add_filter_args,
+    add_min_score_arg,
+    add_output_args,
+    check_output,
+    count,
+    filters,
+    flat_ids,
+    id_list,
+    source_weight,
+)
 
 if TYPE_CHECKING:
     from mmsearch.ingest.report import IngestReport
     from mmsearch.library import Library
     from mmsearch.search.query import QueryPart
+    from mmsearch.types import Hits
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,26 +49,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--audio", action="append", default=[], metavar="FILE", help="query audio clip")
     p.add_argument("--video", action="append", default=[], metavar="FILE", help="query video clip")
-    p.add_argument("--like", type=int, metavar="ITEM_ID", help="more like this item")
-    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument(
-        "--modality",
-        help="which vectors: image (photos, video frames), text, video (whole videos, "
-        "X-CLIP clips), audio, or any (default: each space's primary vectors)",
-    )
-    p.add_argument(
-        "--type",
+        "--like",
         action="append",
-        choices=("image", "text", "video", "audio"),
-        help="only items of this kind (repeatable)",
+        type=id_list("--like"),
+        metavar="IDS",
+        help="item ids that are good answers (12,40 or repeated): alone, more like these; "
+        "with a query, refine it towards them",
     )
     p.add_argument(
-        "--mode",
-        choices=("vector", "lexical", "hybrid"),
-        default="vector",
-        help="vector (embeddings), lexical (full text of captions, text, subtitles, "
-        "transcripts) or hybrid (both, rank-fused)",
+        "--unlike",
+        action="append",
+        type=id_list("--unlike"),
+        metavar="IDS",
+        help="item ids that are bad answers: refine the query away from them (never shown)",
     )
+    p.add_argument("-k", type=count("-k"), default=10, help="number of results (default 10)")
+    add_filter_args(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--path-prefix", metavar="DIR", help="only items under this folder")
     where.add_argument(
@@ -58,68 +75,109 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="index DIR into the library first (incremental: only new and changed files are "
         "embedded), then search only there",
     )
-    p.add_argument("--after", metavar="DATE", help="taken/modified on or after (YYYY-MM-DD)")
-    p.add_argument("--before", metavar="DATE", help="taken/modified on or before (YYYY-MM-DD)")
     p.add_argument(
-        "--where",
+        "--mode",
+        choices=("vector", "lexical", "hybrid"),
+        default="hybrid",
+        help="hybrid (default: every index that can answer the query and the full text of "
+        "captions, text files, subtitles and transcripts), vector (embeddings only) or "
+        "lexical (full text only)",
+    )
+    p.add_argument(
+        "--fusion",
+        choices=("calibrated", "rrf"),
+        default="calibrated",
+        help="calibrated (default: each source's scores on one 0-1 scale, evidence added) or "
+        "rrf (reciprocal rank, for comparison)",
+    )
+    p.add_argument(
+        "--weight",
+        action="append",
+        type=source_weight,
+        default=[],
+        metavar="SOURCE=W",
+        help=f"weigh a source of evidence (default 1; repeatable): {', '.join(SOURCES)}",
+    )
+    add_min_score_arg(p)
+    p.add_argument(
+        "--rerank",
         action="append",
         default=[],
-        metavar="EXPR",
-        help="metadata filter: key=value, key<=N, key>=N, key<N, key>N (repeatable)",
+        metavar="SPEC",
+        help="re-score the top candidates with a cross-attention reranker (repeatable): "
+        "blip:NAME, cross-encoder:NAME, trained:DIR, hf:NAME or a folder",
     )
-    p.add_argument("--min-score", type=float, help="drop hits scoring below this")
-    out = p.add_mutually_exclusive_group()
-    out.add_argument(
-        "--paths", action="store_true", help="print only the paths, one a line (for piping)"
+    p.add_argument(
+        "--rerank-top",
+        type=count("--rerank-top"),
+        metavar="N",
+        help="candidates the rerankers re-score (default 50)",
     )
-    out.add_argument(
-        "-0",
-        dest="nul",
-        action="store_true",
-        help="print only the paths, each ended by a NUL byte (for xargs -0)",
+    p.add_argument(
+        "--dedupe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fold near-copies (a photo resized, a frame in two videos) into one hit that "
+        "says '+n similar' (default: on)",
     )
+    add_output_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmsearch.cli.output import emit_json, format_hits, printable, write_paths
+    from mmsearch.cli.output import emit_hits, printable
     from mmsearch.errors import QueryError
     from mmsearch.library import Library
 
-    if args.json and (args.paths or args.nul):
-        raise QueryError("--paths and -0 print paths only; leave out --json")
+    check_output(args)
     parts = _parts(args)
-    filters = _filters(args)
+    flt = filters(args)
     if args.in_dir is not None:
-        folder = filters["path_prefix"]
+        folder = flt["path_prefix"]
         if not os.path.isdir(folder):
             raise QueryError(f"--in {printable(args.in_dir)}: no such folder")
         with Library.open(args.library, model=args.model) as lib:
             report = _index_in(lib, folder, json_out=args.json)
-            hits = lib.search(
-                parts, k=args.k, filters=filters, min_score=args.min_score, mode=args.mode
-            )
+            hits = _search(lib, parts, flt, args)
     else:
         report = None
         with Library.open(args.library, model=args.model, readonly=True) as lib:
-            hits = lib.search(
-                parts, k=args.k, filters=filters, min_score=args.min_score, mode=args.mode
-            )
-    if args.json:
-        payload: dict[str, Any] = {
-            "query": [p.describe() for p in parts],
-            "hits": [h.to_dict() for h in hits],
-        }
-        if report is not None:
-            payload["indexed"] = report.to_dict()
-        emit_json(payload)
-    elif args.paths or args.nul:
-        write_paths(hits, nul=args.nul)
-    else:
-        print(format_hits(hits))
-    return 0
+            hits = _search(lib, parts, flt, args)
+    payload: dict[str, Any] = {
+        "query": [p.describe() for p in parts],
+        "like": flat_ids(args.like),
+        "unlike": flat_ids(args.unlike),
+        "mode": args.mode,
+        "fusion": args.fusion,
+        "weights": dict(args.weight),
+        "dedupe": args.dedupe,
+    }
+    if report is not None:
+        payload["indexed"] = report.to_dict()
+    return emit_hits(hits, payload, json_out=args.json, paths=args.paths, nul=args.nul)
+
+
+def _search(
+    lib: Library, parts: list[QueryPart], flt: dict[str, Any], args: argparse.Namespace
+) -> Hits:
+    extra: dict[str, Any] = {} if args.rerank_top is None else {"rerank_top": args.rerank_top}
+    return lib.search(
+        parts,
+        like=flat_ids(args.like),
+        unlike=flat_ids(args.unlike),
+        k=args.k,
+        filters=flt,
+        min_score=args.min_score,
+        mode=args.mode,
+        fusion=args.fusion,
+        weights=dict(args.weight),
+        rerank=args.rerank or None,
+        dedupe=args.dedupe,
+        **extra,
+    )
 
 
 def _parts(args: argparse.Namespace) -> list[QueryPart]:
+    """The query's own parts (terms, files); ``--like``/``--unlike`` go to the library."""
     from mmsearch.errors import QueryError
     from mmsearch.search.query import QueryPart, parse_terms
 
@@ -127,30 +185,13 @@ def _parts(args: argparse.Namespace) -> list[QueryPart]:
     parts += [QueryPart("image", path) for path in args.image]
     parts += [QueryPart("audio", path) for path in args.audio]
     parts += [QueryPart("video", path) for path in args.video]
-    if args.like is not None:
-        parts.append(QueryPart("item", args.like))
-    if not parts:
+    if not parts and not args.like and not args.unlike:
         raise QueryError(
-            "nothing to search for: give text, --image FILE, --audio FILE, --video FILE or --like ID"
+            "nothing to search for: give text, --image FILE, --audio FILE, --video FILE or --like IDS"
         )
+    if args.rerank and not any(p.kind == "text" and p.weight > 0 for p in parts):
+        raise QueryError("--rerank re-scores matches against query text: give the query as text")
     return parts
-
-
-def _filters(args: argparse.Namespace) -> dict[str, Any]:
-    from mmsearch.search.filters import merge_ranges, parse_where
-
-    filters: dict[str, Any] = {
-        "modality": args.modality,
-        "type": args.type,
-        "path_prefix": args.path_prefix,
-        "date_from": args.after,
-        "date_to": args.before,
-    }
-    if args.in_dir is not None:
-        filters["path_prefix"] = os.path.abspath(os.path.expanduser(args.in_dir))
-    for expr in args.where:
-        merge_ranges(filters, *parse_where(expr))
-    return filters
 
 
 def _index_in(lib: Library, folder: str, *, json_out: bool) -> IngestReport:

@@ -63,6 +63,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="longest video or audio upload",
     )
+    p.add_argument(
+        "--reranker",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="cross-attention reranker to load at start and offer to searches (repeatable; "
+        "e.g. blip:Salesforce/blip-itm-base-coco, cross-encoder:NAME, trained:FOLDER); "
+        "clients choose among these by name and can load no other",
+    )
     p.add_argument("--readers", type=int, default=0, help="parallel searches (default: 2–4)")
     p.add_argument("--upload-dir", help="where uploads are kept (default: LIBRARY/uploads)")
     p.add_argument("--log-level", default="info", help="uvicorn log level")
@@ -87,6 +96,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_pixels=args.max_pixels,
         max_duration_s=args.max_duration,
         readers=args.readers,
+        rerankers=list(args.reranker),
         upload_dir=Path(args.upload_dir) if args.upload_dir else None,
     )
 

@@ -6,6 +6,9 @@ under torchrun::
 
     python -m mmsearch.train --data pairs.jsonl --base builtin:demo --out my-model
     torchrun --nproc_per_node=2 -m mmsearch.train --data ... --base ... --out ...
+
+``mmsearch train --reranker --out DIR`` trains a cross-attention reranker on top of a tiny
+dual encoder instead (``--base``, default builtin:demo; see ``mmsearch.train.reranker``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``mmsearch`` entry point. Parses arguments and dispatches; imports heavy code lazily.
 
 ``main(argv)`` is callable from tests. Library errors (``MMSearchError``) become
-one-line messages (control characters escaped) and exit code 2; nothing here
+one-line messages (control characters escaped) and exit code 2, as do values an
+argparse type refuses (``cli/search_args.py``); nothing here
 imports torch until a command needs a model, and the model libraries stay quiet
 unless ``-v`` is given (``cli.quiet``).
 """
@@ -21,11 +22,16 @@ from mmsearch import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("cmd_index", "index files and folders (incremental)"),
     "search": ("cmd_search", "search by text, image, item or a weighted mix"),
+    "recommend": ("cmd_recommend", "more like these: items near a history of item ids"),
     "remove": ("cmd_remove", "remove items by id, file or folder"),
     "info": ("cmd_info", "show what a library holds and what failed"),
     "demo": ("cmd_demo", "build a small library offline and run example searches"),
     "models": ("cmd_models", "list model backends; export a model to ONNX"),
-    "train": ("cmd_train", "fine-tune a model on caption pairs, or train one from scratch"),
+    "train": (
+        "cmd_train",
+        "fine-tune a model on caption pairs, train one from scratch, or train a "
+        "cross-attention reranker (--reranker)",
+    ),
     "eval": ("cmd_eval", "measure retrieval (Recall@K, ranks, mAP, nDCG) of models on pairs"),
     "datasets": ("cmd_datasets", "write a synthetic pairs dataset; inspect a pairs file"),
     "serve": ("cmd_serve", "HTTP API and web page over a library (clip-retrieval compatible)"),
@@ -82,8 +88,13 @@ def add_library_args(p: argparse.ArgumentParser, *, model: bool = True) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from mmsearch.errors import MMSearchError
+
     parser = build_parser()
-    args, extras = parser.parse_known_args(argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+    except MMSearchError as exc:  # a value refused by its argparse type (cli/search_args.py)
+        return _error(exc)
     if extras:
         # argparse reports a subcommand's unknown flag with the top-level usage; show
         # the subcommand's, which lists the flags that were probably meant.
@@ -98,21 +109,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     from mmsearch.cli.quiet import quiet_model_libraries
-    from mmsearch.errors import MMSearchError
 
     try:
         with quiet_model_libraries(enabled=args.verbose == 0):
             return int(_command_module(args._module).run(args) or 0)
     except MMSearchError as exc:
-        from mmsearch.cli.output import printable
-
-        print(f"mmsearch: error: {printable(str(exc))}", file=sys.stderr)
-        return 2
+        return _error(exc)
     except KeyboardInterrupt:
         print(
             "mmsearch: interrupted (committed work is kept; run again to resume)", file=sys.stderr
         )
         return 130
+
+
+def _error(exc: Exception) -> int:
+    """One line on stderr (control characters escaped); exit status 2."""
+    from mmsearch.cli.output import printable
+
+    print(f"mmsearch: error: {printable(str(exc))}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,8 +2,11 @@
 
 Every file name or text from the library that reaches a terminal goes through
 :func:`printable`, so a name holding an escape sequence or a newline cannot
-repaint the terminal or forge output lines. ``--paths`` and ``-0`` write the
-exact bytes of each path when piped, for other programs to open.
+repaint the terminal or forge output lines (matched text is escaped before its
+words are marked, ``marks.py``). ``--paths`` and ``-0`` write the exact bytes of
+each path when piped, for other programs to open. A hit shows its calibrated
+score, its evidence (each source that matched, with its score) and the text that
+matched; a search whose cut-off left nothing says so and exits with status 1.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import os
 import sys
 from typing import Any, TextIO
 
+from mmsearch.cli.marks import MarkStyle, mark_style, marked
 from mmsearch.ingest.report import IngestReport
 from mmsearch.media.discover import display_path
 from mmsearch.search.moments import format_range
-from mmsearch.types import Hit
+from mmsearch.types import Hit, Hits, SegmentHit
 
 
 def printable(text: str) -> str:
@@ -31,26 +35,89 @@ def emit_json(payload: Any, out: TextIO | None = None) -> None:
     out.write("\n")
 
 
-def format_hits(hits: list[Hit]) -> str:
-    """Ranked hits, one line each: rank, score, item id (for ``--like`` and ``remove``), path."""
+_INDENT = " " * 7
+"""Indent of the lines that explain a hit (below its rank line)."""
+
+
+def format_hits(hits: list[Hit], *, marks: MarkStyle = "brackets") -> str:
+    """Ranked hits: rank, calibrated score, item id (for ``--like`` and ``remove``), path
+    and moment; below each, its evidence (each source that matched, with its score), the
+    matched text with the query's words marked (``marks``), and the near-copies folded in.
+    """
     if not hits:
         return "no results"
     id_width = max(len(str(h.item_id)) for h in hits) + 1
-    lines = []
-    for rank, h in enumerate(hits, 1):
-        best = h.segments[0] if h.segments else None
-        where = printable(h.path)
-        if best is not None and best.t_start is not None and best.t_end is not None:
-            where += f" @ {format_range(best.t_start, best.t_end)}"
-        line = f"{rank:>3}. {h.score:.4f}  {'#' + str(h.item_id):<{id_width}}  {where}"
-        for seg in h.segments[1:]:
-            if seg.t_start is not None and seg.t_end is not None:
-                line += f"\n       also @ {format_range(seg.t_start, seg.t_end)}"
-        if best is not None and best.text:
-            snippet = printable(" ".join(best.text.split()))
-            line += f"\n       {best.kind}: {snippet[:120]}{'…' if len(snippet) > 120 else ''}"
-        lines.append(line)
+    return "\n".join(_hit_lines(rank, h, id_width, marks) for rank, h in enumerate(hits, 1))
+
+
+def _hit_lines(rank: int, h: Hit, id_width: int, marks: MarkStyle) -> str:
+    best = h.segments[0] if h.segments else None
+    where = printable(h.path)
+    if best is not None and best.t_start is not None and best.t_end is not None:
+        where += f" @ {format_range(best.t_start, best.t_end)}"
+    lines = [f"{rank:>3}. {h.score:.4f}  {'#' + str(h.item_id):<{id_width}}  {where}"]
+    for seg in h.segments[1:]:
+        if seg.t_start is not None and seg.t_end is not None:
+            lines.append(f"{_INDENT}also @ {format_range(seg.t_start, seg.t_end)}")
+    if h.evidence:
+        found = ", ".join(f"{printable(e.source or '?')} {e.score:.3f}" for e in h.evidence)
+        lines.append(f"{_INDENT}evidence: {found}")
+    text = _matched_text(h)
+    if text is not None and text.text:
+        lines.append(f"{_INDENT}{text.kind}: {marked(text.text, text.highlights, marks)}")
+    if h.similar:
+        ids = ", ".join(f"#{i}" for i in h.similar)
+        lines.append(f"{_INDENT}+{len(h.similar)} similar: {ids}")
     return "\n".join(lines)
+
+
+def _matched_text(h: Hit) -> SegmentHit | None:
+    """The text to show for a hit: the first moment or evidence whose words match the
+    query, else the first with any text."""
+    texts = [s for s in [*h.segments, *h.evidence] if s.text]
+    return next((s for s in texts if s.highlights), texts[0] if texts else None)
+
+
+def emit_hits(
+    hits: list[Hit],
+    payload: dict[str, Any],
+    *,
+    json_out: bool = False,
+    paths: bool = False,
+    nul: bool = False,
+) -> int:
+    """Print ``hits`` as JSON (``payload`` plus hits, note, best_below), paths or text.
+
+    Exit status 1 when a cut-off (``min_score``) left nothing: the note "no confident
+    match; best was …" goes where the hits would have (stderr with ``--paths``/``-0``).
+    """
+    note = hits.note() if isinstance(hits, Hits) else None
+    best_below = hits.best_below if isinstance(hits, Hits) else None
+    if json_out:
+        emit_json(
+            {
+                **payload,
+                "hits": [h.to_dict() for h in hits],
+                "note": _json_text(note),
+                "best_below": best_below.to_dict() if best_below is not None else None,
+            }
+        )
+    elif paths or nul:
+        write_paths(hits, nul=nul)
+        if note:
+            print(f"mmsearch: {printable(note)}", file=sys.stderr)
+    elif note:
+        print(printable(note))
+    else:
+        print(format_hits(hits, marks=mark_style(sys.stdout)))
+    return 1 if note else 0
+
+
+def _json_text(text: str | None) -> str | None:
+    """``text`` as valid UTF-8: a file name's undecodable bytes become U+FFFD."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def write_paths(hits: list[Hit], *, nul: bool = False, out: TextIO | None = None) -> None:

@@ -403,6 +403,17 @@ def _background(rng: np.random.Generator, size: int) -> NDArray[np.float32]:
 
 def draw(attrs: dict[str, Any], rng: np.random.Generator, size: int = 64) -> Image.Image:
     """Render ``attrs`` to an RGB image; records each shape's pixel centre in ``attrs``."""
+    return draw_boxes(attrs, _layout(attrs, rng), rng, size)
+
+
+def draw_boxes(
+    attrs: dict[str, Any],
+    boxes: Sequence[tuple[float, float, float]],
+    rng: np.random.Generator,
+    size: int = 64,
+) -> Image.Image:
+    """Render the shapes of ``attrs`` at ``boxes`` (``(cx, cy, radius)`` as fractions of
+    the side, one per shape); records each shape's pixel centre in ``attrs``."""
     scale = 4  # draw large, then downsample: anti-aliased edges
     big = size * scale
     canvas = Image.new("RGB", (big, big), (0, 0, 0))
@@ -412,9 +423,7 @@ def draw(attrs: dict[str, Any], rng: np.random.Generator, size: int = 64) -> Ima
     objects = [(attrs["shape"], attrs["colour"])]
     if attrs["count"] == 2:
         objects.append((attrs["shape2"], attrs["colour2"]))
-    for i, ((shape, colour), (cx, cy, r)) in enumerate(
-        zip(objects, _layout(attrs, rng), strict=True)
-    ):
+    for i, ((shape, colour), (cx, cy, r)) in enumerate(zip(objects, boxes, strict=True)):
         fill = _jitter_colour(rng, colour)
         x, y, rr = cx * big, cy * big, r * big
         if shape == "circle":

@@ -22,6 +22,7 @@ _BACKENDS: dict[str, str] = {
     "onnx": "mmsearch.encoders.onnx:load",
     "tiny": "mmsearch.encoders.tiny:load",
     "builtin": "mmsearch.encoders.builtin:load",
+    "st": "mmsearch.encoders.sentence:load",
 }
 
 DEFAULT_MODEL = "hf:google/siglip2-base-patch16-256"
@@ -61,12 +62,15 @@ def detect_folder_backend(path: Path) -> str:
         return "tiny"
     if (path / "open_clip_config.json").is_file():
         return "openclip"
+    # Before config.json: a sentence-transformers folder holds its transformer's config too.
+    if any((path / f).is_file() for f in ("modules.json", "config_sentence_transformers.json")):
+        return "st"
     if (path / "config.json").is_file():
         return "hf"
     raise ModelNotFoundError(
         f"{path} is not a model folder: expected config.json (transformers), "
-        "open_clip_config.json (open_clip), mmsearch_onnx.json (ONNX export) "
-        "or mmsearch_model.json (mmsearch model)"
+        "open_clip_config.json (open_clip), modules.json (sentence-transformers), "
+        "mmsearch_onnx.json (ONNX export) or mmsearch_model.json (mmsearch model)"
     )
 
 

@@ -420,6 +420,8 @@ class TinyEncoder(ImageEncoderMixin):
         if batch_size:
             self.default_batch_size = int(batch_size)
         self._pre = TinyPreprocessor(config.image_size, config.mean, config.std)
+        self.calibration: dict[str, list[float]] = dict(config.extra.get("calibration", {}))
+        """Platt parameters per ``query-index`` modality pair (``search/calibrate.py``)."""
         self.info = EncoderInfo(
             spec=spec,
             backend="tiny",

@@ -4,8 +4,11 @@ Still media (images, text) are decoded in worker processes and committed in
 batches; time-coded media (video, audio) are streamed one file at a time in this
 process (``ingest.timed``) and committed one item per transaction. Each commit
 holds the items, segments and vectors together (``Catalog.commit_items``), then
-the in-memory indexes catch up from the journal. Killing the process at any point loses at most the batch in flight;
-the next run skips everything committed (its size and mtime match).
+the in-memory indexes catch up from the journal. When the library has a text space, the
+text segments of each commit get their sentence vectors right after it, and each run
+fills in text segments still without one (``ingest.text_space``). Killing the process at
+any point loses at most the batch in flight; the next run skips everything committed
+(its size and mtime match).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from mmsearch.ingest.prepare import (
     require_within,
 )
 from mmsearch.ingest.report import IngestAborted, IngestReport, storage_problem
+from mmsearch.ingest.text_space import TextSpaceFiller
 from mmsearch.ingest.timed import TimedIngest, TimedOptions, TimedResult
 from mmsearch.media._io import os_error_reason
 from mmsearch.media.discover import (
@@ -50,7 +54,7 @@ from mmsearch.media.discover import (
 )
 from mmsearch.media.image import MAX_PIXELS_DEFAULT
 from mmsearch.pathargs import is_within
-from mmsearch.spaces import AUDIO, MAIN, VIDEO, Space
+from mmsearch.spaces import AUDIO, MAIN, TEXT, VIDEO, Space
 from mmsearch.store.catalog import Catalog
 from mmsearch.store.rows import ItemRow, NewItem, NewSegment
 from mmsearch.store.scope import Scope
@@ -68,6 +72,9 @@ class IngestOptions:
     """Decode worker processes; None = :func:`default_workers`; 0 = decode in this process."""
     max_pixels: int = MAX_PIXELS_DEFAULT
     chunk_chars: int = 300
+    chunk_overlap: int = 60
+    """Characters each text-file chunk repeats from the end of the one before, so a
+    sentence cut by a chunk boundary is still whole in one chunk."""
     save_every_s: float = 30.0
     """How often the FAISS index files are checkpointed during a long run."""
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +116,8 @@ class Ingestor:
         self.opt = options or IngestOptions()
         self._recognizer = recognizer
         self._timed: TimedIngest | None = None
+        text = spaces.get(TEXT)
+        self.text_filler = TextSpaceFiller(catalog, text) if text is not None else None
 
     def _refresh(self) -> None:
         for space in self.spaces.values():
@@ -129,6 +138,7 @@ class Ingestor:
         try:
             todo = self._plan(roots, report)
             self._embed(todo, report)
+            self._backfill_text(report)
         except KeyboardInterrupt:
             report.interrupted = True
             raise
@@ -309,6 +319,39 @@ class Ingestor:
             self._save()
             self._last_save = time.monotonic()
 
+    # -- the text space ----------------------------------------------------------------
+    def _fill_text(self, item_ids: list[int]) -> None:
+        """Give the text segments of just-committed items their text-space vectors. A
+        machine failure (out of memory) leaves them to the next run's backfill."""
+        if self.text_filler is None or not item_ids:
+            return
+        try:
+            self.text_filler.fill_items(item_ids)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("text vectors left for the next run: %s", failure_of(exc)[1])
+
+    def _backfill_text(self, report: IngestReport) -> None:
+        """Embed text segments that have no text vector yet (the text space is new to the
+        library, or an earlier run stopped between a commit and its text vectors)."""
+        if self.text_filler is None:
+            return
+        pending = self.text_filler.pending() if self.opt.progress else 0
+        bar = _progress_bar(pending, "text space", "segment") if pending else None
+        try:
+            report.text_backfilled += self.text_filler.backfill(
+                bar.update if bar is not None else None
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("text vectors left for the next run: %s", failure_of(exc)[1])
+        finally:
+            if bar is not None:
+                bar.close()
+        self._refresh()
+
     # -- video and audio ---------------------------------------------------------------
     def timed_ingest(self) -> TimedIngest:
         if self._timed is None:
@@ -361,7 +404,8 @@ class Ingestor:
             ino=d.ino,
         )
         replace = [p.item_id] if p.item_id is not None else []
-        self.catalog.commit_items([item], self.space_id, replace=replace)
+        ids = self.catalog.commit_items([item], self.space_id, replace=replace)
+        self._fill_text(ids)
         self._refresh()
         if p.item_id is None:
             report.added += 1
@@ -398,6 +442,7 @@ class Ingestor:
             d.meta_path,
             max_pixels=self.opt.max_pixels,
             chunk_chars=self.opt.chunk_chars,
+            chunk_overlap=self.opt.chunk_overlap,
             within=self.opt.within,
         )
 
@@ -437,9 +482,10 @@ class Ingestor:
                 self._fail(by_path[b.task.path], *failure_of(exc), report, transient=True)
             return
         replace = [by_path[p.task.path].item_id for p in ok]
-        self.catalog.commit_items(
+        ids = self.catalog.commit_items(
             items, self.space_id, replace=[r for r in replace if r is not None]
         )
+        self._fill_text(ids)
         self._refresh()
         for r in replace:
             if r is None:
@@ -535,8 +581,8 @@ def _scalar_fields(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
 
 
-def _progress_bar(total: int) -> Any:
+def _progress_bar(total: int, desc: str = "indexing", unit: str = "file") -> Any:
     from tqdm import tqdm
 
     # Shown only once the work has taken a second: quick runs print just their summary.
-    return tqdm(total=total, unit="file", desc="indexing", dynamic_ncols=True, delay=1.0)
+    return tqdm(total=total, unit=unit, desc=desc, dynamic_ncols=True, delay=1.0)

@@ -32,6 +32,7 @@ class Task:
     meta_path: str | None = None
     max_pixels: int = MAX_PIXELS_DEFAULT
     chunk_chars: int = 300
+    chunk_overlap: int = 0
     within: tuple[str, ...] = ()
     """Folders every file read must resolve into (server-side ingest); empty: no limit."""
 
@@ -76,7 +77,11 @@ def prepare(task: Task) -> Prepared | PrepareFailed:
         if task.modality == "image":
             _prepare_image(task, out)
         elif task.modality == "text":
-            chunks = chunk_text(read_text_file(task.path), max_chars=task.chunk_chars)
+            chunks = chunk_text(
+                read_text_file(task.path),
+                max_chars=task.chunk_chars,
+                overlap_chars=min(task.chunk_overlap, task.chunk_chars // 2),
+            )
             out.chunks = [c.text for c in chunks[:MAX_TEXT_CHUNKS]]
         else:
             return PrepareFailed(task, "decode", f"unsupported modality {task.modality}")

@@ -36,6 +36,9 @@ class IngestReport:
     """Why the run stopped early (a full disk, say); what it committed is kept."""
     reembed_pending: int = 0
     """Items still waiting to be re-embedded with the library's new model."""
+    text_backfilled: int = 0
+    """Text segments indexed earlier that got their text-space vector in this run (the
+    library's text space is new, or a run stopped between a commit and its text vectors)."""
 
     @property
     def failed(self) -> int:
@@ -77,6 +80,7 @@ class IngestReport:
             "interrupted": self.interrupted,
             "error": self.error,
             "reembed_pending": self.reembed_pending,
+            "text_backfilled": self.text_backfilled,
         }
 
     def summary(self) -> str:
@@ -92,6 +96,8 @@ class IngestReport:
             parts.append(f"{self.skipped} skipped")
         if self.previously_failed:
             parts.append(f"{self.previously_failed} not retried (failed before, unchanged)")
+        if self.text_backfilled:
+            parts.append(f"{self.text_backfilled} earlier text segments added to the text space")
         return ", ".join(parts) + f" in {self.seconds:.1f}s"
 
 

@@ -1,10 +1,11 @@
 """Moments: the matching stretches of a time-coded item (video, recording).
 
 A search returns single segments (a sampled frame, an audio window, a subtitle
-cue). Neighbouring matches of one item are one moment to a user, so segments
+cue), each with its evidence (the calibrated strength of the match, summed over
+the sources that found it). Neighbouring matches of one item are one moment to a user, so segments
 whose time ranges touch or overlap (within ``gap`` seconds) merge into one
-span scored by its best segment. Only close runners-up merge: a segment scoring
-below ``keep`` times the item's best score, or in the lower three quarters of the
+span scored by its best segment. Only close runners-up merge: a segment with less
+than ``keep`` times the item's best evidence, or in the lower three quarters of the
 range between the item's best and worst matching segments, is a weaker match, not
 part of the moment (otherwise every frame of a video, all adjacent, would merge
 into one span covering the whole video); it stays listed on its own. Segments without
@@ -31,10 +32,10 @@ def merge_moments(
 ) -> list[SegmentHit]:
     """Merge touching time ranges of strong matches; return moments and the other
     segments, best first."""
-    best = max((s.score for s in segments), default=0.0)
-    worst = min((s.score for s in segments), default=0.0)
+    best = max((_strength(s) for s in segments), default=0.0)
+    worst = min((_strength(s) for s in segments), default=0.0)
     floor = max(best * keep if best > 0 else best, best - SPREAD_KEEP * (best - worst))
-    strong = [s for s in segments if s.score >= floor]
+    strong = [s for s in segments if _strength(s) >= floor]
     timed = sorted(
         (s for s in strong if s.t_start is not None and s.t_end is not None),
         key=lambda s: (s.t_start, s.t_end),
@@ -44,7 +45,7 @@ def merge_moments(
     for seg in timed:
         last = merged[-1] if merged else None
         if last is not None and seg.t_start <= last.t_end + gap:  # type: ignore[operator]
-            top = seg if seg.score > last.score else last
+            top = seg if _strength(seg) > _strength(last) else last
             merged[-1] = replace(
                 top,
                 t_start=last.t_start,
@@ -53,7 +54,11 @@ def merge_moments(
             )
         else:
             merged.append(seg)
-    return sorted(merged + untimed, key=lambda s: -s.score)
+    return sorted(merged + untimed, key=lambda s: -_strength(s))
+
+
+def _strength(s: SegmentHit) -> float:
+    return s.evidence if s.evidence is not None else s.score
 
 
 def _join_text(a: str | None, b: str | None) -> str | None:

@@ -28,6 +28,23 @@ from mmsearch.errors import QueryError
 PartKind = Literal["text", "image", "video", "audio", "vector", "item"]
 SearchMode = Literal["vector", "lexical", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
+Fusion = Literal["calibrated", "rrf"]
+FUSIONS: tuple[str, ...] = ("calibrated", "rrf")
+SOURCES: tuple[str, ...] = (
+    "main/image",
+    "main/text",
+    "main/video",
+    "text/text",
+    "audio/audio",
+    "video/video",
+    "lexical",
+    "rerank",
+)
+"""Sources of evidence a weight can name: ``space/vector modality`` of each index
+(the image–text space ``main``, the sentence-embedding space ``text``, CLAP ``audio``,
+X-CLIP ``video``) and the full-text index ``lexical``."""
+RERANK_TOP = 50
+"""Candidates a reranker re-scores by default."""
 
 _WEIGHT = re.compile(r"^(?P<w>[+-]?\d+(?:\.\d+)?):(?P<rest>.+)$", re.S)
 
@@ -39,6 +56,9 @@ class QueryPart:
     """str for text; path or PIL image for image; path for video and audio (or a float32
     mono array at the audio encoder's rate); float array for vector; int for item."""
     weight: float = 1.0
+    optional: bool = False
+    """Feedback (a liked or disliked item): used in the spaces where the item has vectors,
+    left out elsewhere instead of keeping that space from being searched."""
 
     def describe(self) -> str:
         shown = self.value if isinstance(self.value, (str, int, os.PathLike)) else "<array>"
@@ -51,13 +71,37 @@ class Query:
     k: int = 10
     filters: dict[str, Any] = field(default_factory=dict)
     min_score: float | None = None
-    mode: SearchMode = "vector"
-    """``vector`` (embeddings), ``lexical`` (full-text over segment text) or ``hybrid``
-    (both, fused by reciprocal rank)."""
+    mode: SearchMode = "hybrid"
+    """``hybrid`` (all the evidence: every index that can embed the query, and full text
+    over segment text), ``vector`` (embeddings only) or ``lexical`` (full text only)."""
+    fusion: Fusion = "calibrated"
+    """``calibrated`` (each source's scores put on one scale, evidence added) or ``rrf``
+    (reciprocal rank, for comparison)."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """Weight per source (``main/image``, ``text/text``, ``audio/audio``, ``lexical``, ...);
+    unnamed sources weigh 1."""
+    rerank: Sequence[Any] = ()
+    """Rerankers (``search.rerank.base.Reranker``) applied to the top ``rerank_top``."""
+    rerank_top: int = RERANK_TOP
+    dedupe: bool = False
+    """Fold near-duplicate hits (same picture resized, same frame in two videos) into one."""
+    exclude: frozenset[int] = frozenset()
+    """Item ids never returned (already seen)."""
 
     def __post_init__(self) -> None:
         if self.mode not in SEARCH_MODES:
             raise QueryError(f"unknown search mode {self.mode!r}; use {', '.join(SEARCH_MODES)}")
+        if self.fusion not in FUSIONS:
+            raise QueryError(f"unknown fusion {self.fusion!r}; use {', '.join(FUSIONS)}")
+        if self.rerank_top < 1:
+            raise QueryError("rerank_top must be at least 1")
+        for name, w in self.weights.items():
+            if name not in SOURCES:
+                raise QueryError(f"unknown source {name!r}; known: {', '.join(SOURCES)}")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < 1e6:
+                raise QueryError(f"weight of {name!r} must be a number >= 0")
+        if self.min_score is not None and not 0.0 <= self.min_score <= 1.0:
+            raise QueryError("min_score is on the calibrated scale: a number from 0 to 1")
         if not self.parts:
             raise QueryError("empty query: give text, an image, a vector or an item id")
         if not any(p.weight > 0 for p in self.parts):

@@ -15,7 +15,7 @@ encode (:mod:`mmsearch.server.responses`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,14 @@ from starlette.concurrency import run_in_threadpool
 from mmsearch import __version__
 from mmsearch.errors import LibraryError
 from mmsearch.library import CATALOG_FILE, Library
+from mmsearch.search.rerank.base import Reranker
 from mmsearch.server import (
     errors,
     routes_browse,
     routes_compat,
     routes_items,
     routes_media,
+    routes_recommend,
     routes_search,
     routes_system,
 )
@@ -40,6 +42,7 @@ from mmsearch.server.checks import ids_in_range
 from mmsearch.server.config import ServerConfig
 from mmsearch.server.head import add_head_routes
 from mmsearch.server.metrics import Metrics, MetricsMiddleware
+from mmsearch.server.rerankers import server_rerankers
 from mmsearch.server.responses import SafeJSONResponse
 from mmsearch.server.security import SecurityMiddleware
 from mmsearch.server.state import AppState
@@ -58,7 +61,9 @@ def create_app(
     encoder: Any | None = None,
     audio_encoder: Any | None = None,
     video_encoder: Any | None = None,
+    text_encoder: Any | None = None,
     recognizer: Any | None = None,
+    rerankers: Mapping[str, Reranker] | Sequence[Reranker] | None = None,
     **settings: Any,
 ) -> FastAPI:
     """The app serving ``library`` (a folder, or a full :class:`ServerConfig`).
@@ -68,14 +73,24 @@ def create_app(
     searches and, pickled, by ingest jobs; otherwise the library's own models are
     loaded once at start. A missing library is created when ``model`` or
     ``encoder`` says which model to build it with.
+
+    ``rerankers`` (loaded objects, by name) and the specs in ``config.rerankers`` (loaded
+    here, once) are the rerankers requests may choose from by name; no request can make
+    the server load another.
     """
     config = (
         library if isinstance(library, ServerConfig) else ServerConfig(Path(library), **settings)
     )
-    given = {"encoder": encoder, "audio_encoder": audio_encoder, "video_encoder": video_encoder}
+    given = {
+        "encoder": encoder,
+        "audio_encoder": audio_encoder,
+        "video_encoder": video_encoder,
+        "text_encoder": text_encoder,
+    }
     encoders = {k: v for k, v in given.items() if v is not None}
     ensure_library(config, encoders)
-    state = AppState(config, Metrics(), encoders, recognizer)
+    offered = server_rerankers(rerankers, config.rerankers)
+    state = AppState(config, Metrics(), encoders, recognizer, offered)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,7 +111,14 @@ def create_app(
     )
     app.state.mm = state
     errors.install(app)
-    routers = (routes_search, routes_browse, routes_items, routes_media, routes_compat)
+    routers = (
+        routes_search,
+        routes_recommend,
+        routes_browse,
+        routes_items,
+        routes_media,
+        routes_compat,
+    )
     for module in (*routers, routes_system):
         add_head_routes(module.router)
         app.include_router(module.router, dependencies=[Depends(ids_in_range)])

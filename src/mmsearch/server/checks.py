@@ -9,7 +9,9 @@ never passed on to fail as a 500 deep inside SQLite, FAISS or an encoder:
   ``modality`` name known kinds, ``path_prefix`` is an absolute path, dates are
   ISO dates or epoch seconds, a field is a plain value, a ``[low, high]`` pair
   or a ``{gt, gte, lt, lte}`` range of finite numbers;
-- query text is valid Unicode (a lone surrogate cannot be encoded by any model).
+- query text is valid Unicode (a lone surrogate cannot be encoded by any model);
+- lists of item ids (feedback, history) are bounded, source weights name a source
+  (``main/image``, ``text/text``, ``lexical``, ...) and are finite numbers >= 0.
 
 Functions raise :class:`InvalidInput`, or ``ValueError`` inside pydantic
 validators (which FastAPI answers 422 too).
@@ -27,6 +29,7 @@ from typing import Any
 from fastapi import Request
 
 from mmsearch.errors import MMSearchError
+from mmsearch.search.query import SOURCES
 from mmsearch.types import MODALITIES
 
 MIN_ID = -(2**63)
@@ -37,6 +40,9 @@ MAX_FIELD_NAME = 200
 VECTOR_MODALITIES = (*MODALITIES, "any", "all")
 RANGE_OPS = ("gt", "gte", "lt", "lte")
 RESERVED = ("modality", "type", "path_prefix", "date_from", "date_to")
+MAX_IDS = 1000
+"""Item ids in one list (liked, disliked, excluded, a history)."""
+MAX_WEIGHT = 1000.0
 
 _INT = re.compile(r"-?\d+")
 
@@ -71,6 +77,34 @@ def check_item_id(value: int, what: str = "item id") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise ValueError(f"{what} must be an integer from 1 to {MAX_ID}, not {value!r}")
     return value
+
+
+def check_ids(value: Any) -> list[int]:
+    """``value`` (an id or a list of ids) as a list of item ids, each named once (messages
+    leave out the field's name: validation adds it)."""
+    ids = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(ids, list):
+        raise ValueError("give an item id or a list of item ids")
+    if len(ids) > MAX_IDS:
+        raise ValueError(f"at most {MAX_IDS} item ids")
+    for i in ids:
+        check_item_id(i, "an item id")
+    return list(dict.fromkeys(ids))
+
+
+def check_weights(value: Any) -> dict[str, float]:
+    """Source weights: ``{source: number >= 0}``, each source one of :data:`SOURCES`."""
+    if not isinstance(value, Mapping):
+        raise ValueError('give a JSON object such as {"main/image": 1, "lexical": 0.5}')
+    out: dict[str, float] = {}
+    for name, w in value.items():
+        if name not in SOURCES:
+            raise ValueError(f"unknown source {_show(name)}; known: {', '.join(SOURCES)}")
+        number = finite(w, str(name))
+        if not 0 <= number <= MAX_WEIGHT:
+            raise ValueError(f"{name} must be from 0 to {MAX_WEIGHT:g}, not {w}")
+        out[name] = number
+    return out
 
 
 def check_text(value: str, what: str = "text") -> str:

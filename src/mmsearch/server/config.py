@@ -56,6 +56,8 @@ class ServerConfig:
     """Decode processes of an ingest job (IngestOptions.workers); 0 = in the job process."""
     job_batch_size: int = 64
     """Files per commit in ingest jobs (searches see each commit)."""
+    rerankers: list[str] = field(default_factory=list)
+    """Reranker specs loaded at start (``--reranker``); requests choose among them by name."""
     warm_worker: bool = True
     """Start the job worker (loading its copy of the models) with the server, so the
     first upload is as quick as the next; False: at the first job (it stays warm after)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from mmsearch.library import Library
 
-ENCODER_KEYS = ("encoder", "audio_encoder", "video_encoder")
+ENCODER_KEYS = ("encoder", "audio_encoder", "video_encoder", "text_encoder")
 """``Library.open`` arguments that take a loaded model."""
 
 
@@ -22,4 +22,6 @@ def shared_encoders(lib: Library, given: dict[str, Any]) -> dict[str, Any]:
         out["audio_encoder"] = lib.audio_encoder()
     if "video_encoder" not in out and "video" in lib.spaces:
         out["video_encoder"] = lib.video_encoder()
+    if "text_encoder" not in out and "text" in lib.spaces:
+        out["text_encoder"] = lib.spaces["text"].encoder()
     return out

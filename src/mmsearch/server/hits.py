@@ -6,6 +6,13 @@ videos: their first keyframe) and ``/api/thumbs/segments/{segment}`` (the
 keyframe of a video moment). A time-coded segment also carries ``play_from``:
 the start of its best-matching part, where a player should seek to. A video item
 without a picture size (an ``.mp4`` holding only sound) has no thumbnails.
+
+A hit explains itself (``Hit.to_dict``): its calibrated ``score`` (0–1), its
+``evidence`` (the best match of each source, with the source's own ``raw`` number
+and the ``highlights`` of the query's words in matched text) and the ``similar``
+near-duplicates folded into it, which ``similar_items`` names and links. An
+answer whose ``min_score`` removed every hit carries a ``note`` and the best hit
+dropped (``best_below``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 
 from mmsearch.library import Library
 from mmsearch.store.rows import ItemRow, SegmentRow
-from mmsearch.types import Hit
+from mmsearch.types import Hit, Hits
 
 
 def media_url(item_id: int) -> str:
@@ -39,10 +46,40 @@ def display_name(path: str) -> str:
     return os.path.basename(os.fsencode(path).decode("utf-8", "replace"))
 
 
+def answer_json(lib: Library, hits: Hits) -> dict[str, Any]:
+    """``hits``, the note when a cut-off left none, and the best hit it dropped."""
+    below = hits.best_below
+    return {
+        "hits": hits_json(lib, hits),
+        "note": hits.note(),
+        "best_below": hits_json(lib, [below])[0] if below is not None else None,
+    }
+
+
 def hits_json(lib: Library, hits: list[Hit]) -> list[dict[str, Any]]:
     seg_ids = [s.segment_id for h in hits for s in h.segments if s.t_start is not None]
     rows = lib.catalog.segments(seg_ids) if seg_ids else {}
-    return [hit_json(h, rows) for h in hits]
+    similar = [i for h in hits for i in h.similar]
+    items = lib.catalog.items(similar) if similar else {}
+    out = []
+    for h in hits:
+        d = hit_json(h, rows)
+        if h.similar:
+            d["similar_items"] = [similar_json(items[i]) for i in h.similar if i in items]
+        out.append(d)
+    return out
+
+
+def similar_json(item: ItemRow) -> dict[str, Any]:
+    """A near-duplicate folded into a hit: enough to show and open it."""
+    return {
+        "item_id": item.id,
+        "path": os.fsencode(item.path).decode("utf-8", "replace"),
+        "name": display_name(item.path),
+        "item_modality": item.modality,
+        "media_url": media_url(item.id),
+        "thumbnail_url": item_thumb_url(item.id, pictured(item.modality, item.width)),
+    }
 
 
 def hit_json(hit: Hit, rows: dict[int, SegmentRow]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Search requests: the JSON body, and how its parts become library query parts.
 
 Text is always literal text here: unlike the command line, a term that happens
-to name a file on the server is never opened. Media parts (an image, a video or
+to name a file on the server is never opened. How to search (mode, fusion, source
+weights, cut-off, feedback, near-duplicates, rerankers) is :class:`SearchOptions`,
+shared by the JSON body and the upload form. Media parts (an image, a video or
 audio clip) arrive as base64 or as an upload, are written to a private
 temporary folder and checked (type from the bytes, pixel and duration limits)
 before any decoder sees them.
@@ -17,22 +19,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mmsearch.errors import DecodeError, QueryError
-from mmsearch.search.query import QueryPart
+from mmsearch.search.query import RERANK_TOP, QueryPart
 from mmsearch.server.checks import (
-    MAX_ID,
+    MAX_WEIGHT,
     InvalidInput,
     check_filters,
+    check_ids,
     check_item_id,
     check_text,
+    check_weights,
 )
+from mmsearch.server.rerankers import MAX_NAMES
 from mmsearch.server.uploads import UploadRejected, check_media
 
 Mode = Literal["vector", "lexical", "hybrid"]
+FusionName = Literal["calibrated", "rrf"]
 VectorModality = Literal["image", "text", "video", "audio", "any", "all"]
-MAX_WEIGHT = 1000.0
+MAX_RERANK_TOP = 200
+"""Candidates a reranker may be asked to re-score (each is a model call)."""
+MAX_RERANK_NAME = 200
 Weight = Annotated[
     float,
     Field(
@@ -40,6 +56,16 @@ Weight = Annotated[
         le=MAX_WEIGHT,
         allow_inf_nan=False,
         description="negative weights steer away from this part",
+    ),
+]
+MinScore = Annotated[
+    float | None,
+    Field(
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="drop hits scoring below this (0–1, the calibrated scale); when that "
+        "leaves nothing, the answer's note names the best hit dropped",
     ),
 ]
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,", re.I)
@@ -64,41 +90,107 @@ class PartIn(BaseModel):
         return self
 
 
-class SearchRequest(BaseModel):
-    """A search. Give at least one of text, image, embedding, like or parts."""
+class SearchOptions(BaseModel):
+    """How to search, whatever the query is made of (shared by the JSON and form routes)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str | None = Field(None, description="text query (any language the model reads)")
-    image: str | None = Field(None, description="query image as base64 or a data: URL")
-    embedding: list[float] | None = Field(None, description="a query vector of the model's size")
-    like: int | None = Field(None, ge=1, le=MAX_ID, description="more like this item id")
-    parts: list[PartIn] = Field(default_factory=list, description="weighted parts, combined")
+    like: list[int] = Field(
+        default_factory=list,
+        description="item ids marked relevant (an id or a list): with a query they refine "
+        'it (relevance feedback), alone they are the query ("more like these")',
+    )
+    unlike: list[int] = Field(
+        default_factory=list,
+        description="item ids marked not relevant: the query moves away from them and they "
+        "are not returned",
+    )
+    exclude: list[int] = Field(default_factory=list, description="item ids never returned")
     k: int = Field(10, ge=1, le=1000, description="number of hits")
-    mode: Mode = Field("vector", description="vector, lexical (full text) or hybrid")
+    mode: Mode = Field(
+        "hybrid",
+        description="hybrid (every index that can answer, and full text), vector "
+        "(embeddings only) or lexical (full text only)",
+    )
+    fusion: FusionName = Field(
+        "calibrated",
+        description="calibrated (each source's scores on one 0–1 scale, evidence added) or "
+        "rrf (reciprocal rank, for comparison)",
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description='weight of each source, e.g. {"main/image": 1, "text/text": 2, '
+        '"lexical": 0.5} (sources not named weigh 1; 0 leaves one out)',
+    )
     modality: VectorModality | None = Field(
         None,
-        description="which vectors: image, text, video, audio or any (default: each "
-        "space's primary ones)",
+        description="which vectors: image, text, video, audio or any (default: every "
+        "index that can answer the query)",
     )
     filters: dict[str, Any] = Field(
         default_factory=dict,
         description="type (item kind or list), path_prefix, date_from, date_to (ISO dates), "
         'or any metadata field: a value, or a range {"gte": a, "lte": b}',
     )
-    min_score: float | None = Field(
-        None, allow_inf_nan=False, description="drop hits scoring below this"
+    min_score: MinScore = None
+    dedupe: bool = Field(
+        False,
+        description="fold near-duplicates (one picture resized, one frame in two videos) "
+        "into one hit, listed in its similar",
+    )
+    rerank: bool | str | list[str] | None = Field(
+        None,
+        description="re-score the top candidates with cross-attention: true = every "
+        "reranker this server was started with (--reranker), or the name of one of them",
+    )
+    rerank_top: int = Field(
+        RERANK_TOP, ge=1, le=MAX_RERANK_TOP, description="candidates the rerankers re-score"
     )
 
-    @field_validator("text")
+    @field_validator("like", "unlike", "exclude", mode="before")
     @classmethod
-    def _valid_text(cls, value: str | None) -> str | None:
-        return None if value is None else check_text(value)
+    def _valid_ids(cls, value: Any) -> list[int]:
+        return check_ids(value)
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _valid_weights(cls, value: Any) -> dict[str, float]:
+        return check_weights(value)
 
     @field_validator("filters")
     @classmethod
     def _valid_filters(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_filters(value)
+
+    @field_validator("rerank", mode="before")
+    @classmethod
+    def _valid_rerank(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("give true, false, a reranker's name or a list of names")
+        if len(names) > MAX_NAMES:
+            raise ValueError(f"name at most {MAX_NAMES} rerankers")
+        for name in names:
+            if not name.strip() or len(name) > MAX_RERANK_NAME:
+                raise ValueError(f"a reranker name is 1 to {MAX_RERANK_NAME} characters")
+            check_text(name, "a reranker name")
+        return value
+
+
+class SearchRequest(SearchOptions):
+    """A search. Give at least one of text, image, embedding, like or parts."""
+
+    text: str | None = Field(None, description="text query (any language the model reads)")
+    image: str | None = Field(None, description="query image as base64 or a data: URL")
+    embedding: list[float] | None = Field(None, description="a query vector of the model's size")
+    parts: list[PartIn] = Field(default_factory=list, description="weighted parts, combined")
+
+    @field_validator("text")
+    @classmethod
+    def _valid_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_text(value)
 
 
 @dataclass
@@ -131,6 +223,22 @@ def form_filters(raw: str | None) -> dict[str, Any]:
         return check_filters(value)
     except ValueError as exc:
         raise InvalidInput(f"filters: {exc}") from exc
+
+
+def form_options(raw: str | None, **fields: Any) -> SearchOptions:
+    """Search options of a form: the JSON ``options`` field with ``fields`` (the form's own
+    fields) over it, checked as the JSON body's are (422 naming what is wrong)."""
+    extra = json_field(raw, "options")
+    if not isinstance(extra, dict):
+        raise InvalidInput("options must be a JSON object")
+    clash = sorted(set(extra) & set(fields))
+    if clash:
+        raise InvalidInput(f"options: send {clash[0]} as its own form field")
+    try:
+        return SearchOptions.model_validate({**extra, **fields})
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("options", *e.get("loc", ()))} for e in exc.errors()]
+        raise RequestValidationError(errors) from exc
 
 
 def decode_base64(value: str, limit: int, what: str = "image") -> bytes:
@@ -204,10 +312,8 @@ class PartBuilder:
             out.append(self.media_part(self.media_file(data), name="query image"))
         if req.embedding is not None:
             out.append(QueryPart("vector", _vector(req.embedding)))
-        if req.like is not None:
-            out.append(QueryPart("item", int(req.like)))
         out += [self.part(p) for p in req.parts]
-        if not out:
+        if not out and not req.like:
             raise QueryError("nothing to search with: give text, image, embedding, like or parts")
         return out
 

@@ -143,7 +143,7 @@ class ReaderPool:
             self._all.clear()
 
 
-_SPACE_OF = {"audio_encoder": "audio", "video_encoder": "video"}
+_SPACE_OF = {"audio_encoder": "audio", "video_encoder": "video", "text_encoder": "text"}
 
 
 def _for_existing_spaces(path: Path, encoders: dict[str, Any]) -> dict[str, Any]:

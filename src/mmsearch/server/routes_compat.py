@@ -7,7 +7,9 @@ safety options, are ignored): ``text``, ``image`` (base64) or
 frames), ``text`` searches texts and captions; ``num_images`` hits carry
 metadata, up to ``num_result_ids`` are returned. Each hit is ``{"id",
 "similarity", "url", "image_path", "caption"}`` (``url`` is this server's link
-to the original). ``POST /metadata`` maps ids to those columns and ``GET
+to the original). As in clip-retrieval, the search is by embedding alone and
+``similarity`` is the cosine of the image–text model (not the calibrated score
+of the native API), best first; ``deduplicate`` folds near-duplicates. ``POST /metadata`` maps ids to those columns and ``GET
 /indices-list`` names the one index: the library folder's name.
 ``image_url`` is refused: this server fetches nothing from the network.
 """
@@ -32,6 +34,7 @@ from mmsearch.server.hits import item_thumb_url, media_url, pictured
 from mmsearch.server.query import PartBuilder, decode_base64, query_kind
 from mmsearch.server.routes_search import limits
 from mmsearch.server.state import AppState, State
+from mmsearch.spaces import SPACE_NAMES
 from mmsearch.store.rows import ItemRow
 from mmsearch.types import Hit
 
@@ -93,7 +96,14 @@ def _knn(state: AppState, body: dict[str, Any], base: str) -> list[dict[str, Any
         parts = _parts(state, body, Path(tmp))
         with state.readers().library() as lib:
             t0 = time.perf_counter()
-            hits = lib.search(parts, k=num_ids, modality=modality)
+            found = lib.search(
+                parts,
+                k=num_ids,
+                modality=modality,
+                mode="vector",
+                dedupe=bool(body.get("deduplicate")),
+            )
+            hits = sorted(found, key=lambda h: -cosine(h, modality))
             items = lib.catalog.items([h.item_id for h in hits[:num_images]])
             out = []
             for rank, hit in enumerate(hits):
@@ -102,11 +112,25 @@ def _knn(state: AppState, body: dict[str, Any], base: str) -> list[dict[str, Any
                 if rank < num_images and item is not None:
                     row.update(_columns(lib, item, base, hit))
                 row["id"] = hit.item_id
-                row["similarity"] = float(hit.score)
+                row["similarity"] = cosine(hit, modality)
                 out.append(row)
             took = time.perf_counter() - t0
     state.metrics.searches.labels(query_kind(parts)).observe(took)
     return out
+
+
+def cosine(hit: Hit, modality: str) -> float:
+    """The cosine clip-retrieval reports: the image–text model's, for ``modality``'s
+    index (else the best cosine any index measured for the hit)."""
+    raw = hit.signals.get(f"{modality}_cosine")
+    if raw is None:
+        cosines = [
+            s.raw
+            for s in hit.evidence
+            if s.raw is not None and (s.source or "").split("/")[0] in SPACE_NAMES
+        ]
+        raw = max(cosines, default=0.0)
+    return float(raw)
 
 
 def _parts(state: AppState, body: dict[str, Any], tmp: Path) -> list[QueryPart]:

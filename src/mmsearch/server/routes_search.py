@@ -1,4 +1,10 @@
-"""``POST /api/search`` (JSON) and ``POST /api/search/upload`` (a query file as multipart)."""
+"""``POST /api/search`` (JSON) and ``POST /api/search/upload`` (a query file as multipart).
+
+Both take the same options (:class:`~mmsearch.server.query.SearchOptions`): the form
+route as fields (``k``, ``mode``, ``modality``, ``filters``, ``min_score``) and, for
+the rest, a JSON ``options`` field. Rerankers are those the server was started with
+(:mod:`mmsearch.server.rerankers`), chosen by name; liked and disliked ids must name
+items (404 otherwise)."""
 
 from __future__ import annotations
 
@@ -10,22 +16,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 
 from mmsearch.errors import QueryError
+from mmsearch.library import Library
 from mmsearch.search.query import QueryPart
-from mmsearch.server.checks import InvalidInput, check_text
-from mmsearch.server.hits import hits_json
+from mmsearch.server.checks import MAX_WEIGHT, InvalidInput, check_text
+from mmsearch.server.errors import NotFound
+from mmsearch.server.hits import answer_json
 from mmsearch.server.query import (
-    MAX_WEIGHT,
     MediaLimits,
     Mode,
     PartBuilder,
+    SearchOptions,
     SearchRequest,
     VectorModality,
     form_filters,
+    form_options,
     query_kind,
 )
+from mmsearch.server.rerankers import choose
 from mmsearch.server.responses import SafeJSONResponse
 from mmsearch.server.state import AppState, State
 from mmsearch.server.uploads import copy_limited, safe_name
+from mmsearch.store.queries import existing_item_ids
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -35,32 +46,51 @@ def limits(state: AppState) -> MediaLimits:
     return MediaLimits(c.max_upload_bytes, c.max_pixels, c.max_query_clip_s)
 
 
-def run_search(
-    state: AppState,
-    parts: list[QueryPart],
-    *,
-    k: int,
-    mode: str,
-    modality: str | None,
-    filters: dict[str, Any],
-    min_score: float | None,
-) -> dict[str, Any]:
-    if k > state.config.max_k:
+def run_search(state: AppState, parts: list[QueryPart], opts: SearchOptions) -> dict[str, Any]:
+    """Search with ``parts`` as ``opts`` say; the answer (hits, note, timing) as JSON."""
+    if opts.k > state.config.max_k:
         raise QueryError(f"k is at most {state.config.max_k}")
+    rerankers = choose(state.rerankers, opts.rerank)
+    if rerankers and not any(p.kind == "text" and p.weight > 0 for p in parts):
+        raise QueryError("rerank needs words in the query: rerankers read the query's text")
     with state.readers().library() as lib:
         t0 = time.perf_counter()  # from here on the search has its reader: no queueing
+        require_items(lib, [*opts.like, *opts.unlike])
         hits = lib.search(
             parts,
-            k=k,
-            filters=filters,
-            modality=modality or None,
-            min_score=min_score,
-            mode=mode,  # type: ignore[arg-type]
+            like=opts.like,
+            unlike=opts.unlike,
+            exclude=opts.exclude,
+            k=opts.k,
+            filters=opts.filters,
+            modality=opts.modality or None,
+            min_score=opts.min_score,
+            mode=opts.mode,
+            fusion=opts.fusion,
+            weights=opts.weights,
+            rerank=rerankers or None,
+            rerank_top=opts.rerank_top,
+            dedupe=opts.dedupe,
         )
-        out = hits_json(lib, hits)
+        out = answer_json(lib, hits)
         took = time.perf_counter() - t0
-    state.metrics.searches.labels(query_kind(parts)).observe(took)
-    return {"hits": out, "took_ms": round(took * 1000, 2), "k": k, "mode": mode}
+    kind = query_kind(parts) if parts else "like"
+    state.metrics.searches.labels(kind).observe(took)
+    return {
+        **out,
+        "took_ms": round(took * 1000, 2),
+        "k": opts.k,
+        "mode": opts.mode,
+        "fusion": opts.fusion,
+    }
+
+
+def require_items(lib: Library, ids: list[int]) -> None:
+    """Every id in ``ids`` names an item of the library; else :class:`NotFound` naming one."""
+    found = existing_item_ids(lib.catalog, ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"no item {missing[0]} in this library")
 
 
 @router.post("/search", summary="Search by text, image, vector, item or weighted parts")
@@ -68,17 +98,7 @@ def search(req: SearchRequest, state: State) -> SafeJSONResponse:
     with tempfile.TemporaryDirectory(prefix="mmsearch-query-") as tmp:
         parts = PartBuilder(Path(tmp), limits(state)).parts(req)
         # Plain JSON already: skip FastAPI's generic encoder walk over every hit.
-        return SafeJSONResponse(
-            run_search(
-                state,
-                parts,
-                k=req.k,
-                mode=req.mode,
-                modality=req.modality,
-                filters=req.filters,
-                min_score=req.min_score,
-            )
-        )
+        return SafeJSONResponse(run_search(state, parts, req))
 
 
 @router.post(
@@ -99,10 +119,17 @@ def search_upload(
         ),
     ] = 1.0,
     k: Annotated[int, Form(ge=1, le=1000)] = 10,
-    mode: Annotated[Mode, Form()] = "vector",
+    mode: Annotated[Mode, Form()] = "hybrid",
     modality: Annotated[VectorModality | None, Form()] = None,
     filters: Annotated[str | None, Form(description="filters as a JSON object")] = None,
-    min_score: Annotated[float | None, Form(allow_inf_nan=False)] = None,
+    min_score: Annotated[float | None, Form(ge=0.0, le=1.0, allow_inf_nan=False)] = None,
+    options: Annotated[
+        str | None,
+        Form(
+            description="further search options as a JSON object: fusion, weights, like, "
+            "unlike, exclude, dedupe, rerank, rerank_top (as in POST /api/search)"
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     flt = form_filters(filters)
     if text is not None:
@@ -110,6 +137,9 @@ def search_upload(
             check_text(text)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
+    opts = form_options(
+        options, k=k, mode=mode, modality=modality, filters=flt, min_score=min_score
+    )
     with tempfile.TemporaryDirectory(prefix="mmsearch-query-") as tmp:
         builder = PartBuilder(Path(tmp), limits(state))
         name = safe_name(file.filename, "query")
@@ -118,6 +148,4 @@ def search_upload(
         parts = [builder.media_part(path, weight, name=file.filename or "query file")]
         if text and text.strip():
             parts.insert(0, QueryPart("text", text.strip()))
-        return run_search(
-            state, parts, k=k, mode=mode, modality=modality, filters=flt, min_score=min_score
-        )
+        return run_search(state, parts, opts)

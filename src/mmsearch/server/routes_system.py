@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from mmsearch import __version__
+from mmsearch.server.rerankers import offered
 from mmsearch.server.state import State
 
 router = APIRouter(tags=["system"])
@@ -47,6 +48,7 @@ def info(state: State) -> dict[str, Any]:
         version=__version__,
         token_required=c.token is not None,
         server_paths=bool(c.allow_roots),
+        rerankers=offered(state.rerankers),
         limits={
             "max_upload_bytes": c.max_upload_bytes,
             "max_pixels": c.max_pixels,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from mmsearch.library import Library
+from mmsearch.search.rerank.base import Reranker
 from mmsearch.server.config import ServerConfig
 from mmsearch.server.jobs import JobManager
 from mmsearch.server.metrics import Metrics, TimedEncoder
@@ -18,7 +19,12 @@ from mmsearch.server.thumbs import ThumbnailCache
 
 log = logging.getLogger(__name__)
 
-ENCODER_SPACES = {"encoder": "main", "audio_encoder": "audio", "video_encoder": "video"}
+ENCODER_SPACES = {
+    "encoder": "main",
+    "audio_encoder": "audio",
+    "video_encoder": "video",
+    "text_encoder": "text",
+}
 
 
 @dataclass
@@ -28,6 +34,8 @@ class AppState:
     encoders: dict[str, Any]
     """Encoders given to ``create_app`` (tests, embedding apps); the library's own otherwise."""
     recognizer: Any | None = None
+    rerankers: dict[str, Reranker] = field(default_factory=dict)
+    """Rerankers loaded at start, by every name a request may use (see ``rerankers.py``)."""
     pool: ReaderPool | None = None
     jobs: JobManager | None = None
     thumbs: ThumbnailCache = field(default_factory=lambda: ThumbnailCache(0))

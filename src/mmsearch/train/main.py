@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from mmsearch.errors import MMSearchError
-from mmsearch.train.params import build_parser, config_from_args
+from mmsearch.train.params import build_parser, config_from_args, reranker_config_from_args
 from mmsearch.train.result import TrainResult
 from mmsearch.train.trainer import train
 
@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     logger = logging.getLogger("mmsearch.train")
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)  # training progress is the point of this command
+    if args.reranker:
+        return run_reranker(args)
     result = train(config_from_args(args))
     if not result.card:  # a non-main process of a multi-process run
         return 0
@@ -33,6 +35,21 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(report(result))
+    return 0
+
+
+def run_reranker(args: argparse.Namespace) -> int:
+    """``--reranker``: train the cross-attention reranker; print where it is (or its card)."""
+    from mmsearch.train.reranker import train_reranker
+
+    result = train_reranker(reranker_config_from_args(args))
+    if args.json:
+        print(json.dumps({**result.card, "out": str(result.out)}, ensure_ascii=False, indent=2))
+        return 0
+    first, last = result.history[0], result.history[-1]
+    print(f"trained a reranker in {result.seconds:.0f}s: {last['step']:.0f} steps, "
+          f"matching loss {first['loss']:.3f} (step {first['step']:.0f}) -> {last['loss']:.3f}")  # fmt: skip
+    print(f"reranker: {result.out}  (use --rerank trained:{result.out})")
     return 0
 
 

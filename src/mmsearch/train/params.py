@@ -7,14 +7,20 @@ adds these arguments to its own subcommand. Importing this module does not impor
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from mmsearch.train.config import LOSSES, METHODS, TrainConfig
+from mmsearch.train.config import LOSSES, METHODS, TrainConfig, TrainingError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mmsearch.train.reranker import RerankerTrainConfig
 
 DESCRIPTION = """\
-Fine-tune an image-text model on caption pairs (or train a small one from scratch).
+Fine-tune an image-text model on caption pairs (or train a small one from scratch),
+or train a cross-attention reranker on top of one (--reranker).
 
     python -m mmsearch.train --data pairs.jsonl --base builtin:demo --out my-model
     torchrun --nproc_per_node=2 -m mmsearch.train --data ... --base ... --out ...
+    python -m mmsearch.train --reranker --base builtin:demo --out my-reranker --steps 600
 """
 
 
@@ -29,12 +35,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the training arguments to ``p`` (a parser or a subcommand's parser)."""
-    p.add_argument("--data", required=True,
+    p.add_argument("--data", default=None,
                    help="pairs file (JSONL {\"media\", \"caption\"}, CSV, Karpathy/COCO JSON) or "
                    "WebDataset shards (a .tar, a folder of them, shard-{000..009}.tar)")  # fmt: skip
-    p.add_argument("--base", required=True,
+    p.add_argument("--base", default=None,
                    help="model to start from: hf:ID, openclip:ARCH/TAG, builtin:demo, a folder; "
-                   "or scratch:tiny / scratch:small for a new small model")  # fmt: skip
+                   "or scratch:tiny / scratch:small for a new small model; with --reranker: "
+                   "the dual encoder it sits on (default builtin:demo)")  # fmt: skip
     p.add_argument("--out", required=True, help="output model folder (use it as --model DIR)")
     p.add_argument("--method", choices=list(METHODS), default="full",
                    help="what to train: " + "; ".join(f"{k}: {v}" for k, v in METHODS.items()))  # fmt: skip
@@ -63,17 +70,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lora-rank", type=int, default=8)
     p.add_argument("--adapter-rank", type=int, default=16)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
+    p.add_argument("--max-steps", "--steps", type=int, default=None,
+                   help="stop after N optimizer steps (--reranker: train N steps, default 600)")  # fmt: skip
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (1 is often fastest on cores other jobs use)")  # fmt: skip
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random image shifts (default: on from scratch only)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the model card as JSON")
+    p.add_argument("--reranker", action="store_true",
+                   help="train a cross-attention reranker (mmsearch search --rerank trained:OUT) "
+                   "on top of the tiny dual encoder --base, on generated shapes with hard "
+                   "negatives (swapped relations, colours, sizes); no --data")  # fmt: skip
+    p.add_argument("--scenes", type=int, default=None,
+                   help="with --reranker: generated two-shape scenes to train on (default 1000)")  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The ``TrainConfig`` that parsed arguments describe."""
+    if not args.data or not args.base:
+        raise TrainingError("--data and --base are required (or --reranker, which needs neither)")
     return TrainConfig(
         data=args.data,
         base=args.base,
@@ -101,4 +117,21 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         threads=args.threads,
         amp=not args.no_amp,
         augment=args.augment,
+    )
+
+
+def reranker_config_from_args(args: argparse.Namespace) -> RerankerTrainConfig:
+    """The reranker's ``RerankerTrainConfig`` that parsed arguments (with ``--reranker``) describe."""
+    from mmsearch.train.reranker import RerankerTrainConfig
+
+    if args.data:
+        raise TrainingError("--reranker trains on generated shapes; --data does not apply")
+    if args.resume:
+        raise TrainingError("--reranker has no --resume: a run takes a few minutes")
+    given = {"steps": args.max_steps, "scenes": args.scenes, "lr": args.lr, "seed": args.seed,
+             "threads": args.threads}  # fmt: skip
+    return RerankerTrainConfig(
+        out=args.out,
+        dual_encoder=args.base or "builtin:demo",
+        **{k: v for k, v in given.items() if v is not None},
     )

@@ -1,11 +1,15 @@
 // The search page: browsing the library (newest first) until there is a query; a query made of
 // text and/or chips (files, "more like this"); results a page at a time; the viewer.
-// Plain browser JavaScript modules, no build step; talks to /api/search, /api/browse, /api/info.
+// Thumbs up / down on a hit refine the search in place (the marked items are sent as like /
+// unlike); "more like these" asks /api/recommend for items like the liked ones. Near-duplicates
+// are folded (dedupe); a relevance cut-off that leaves nothing says what the best match was.
+// Plain browser JavaScript modules, no build step; talks to /api/search, /api/recommend,
+// /api/browse, /api/info.
 
 import { ApiError, api, postJson } from "./api.js";
 import { ask, cancelAsk } from "./ask.js";
 import { Composer, kindOf } from "./compose.js";
-import { $ } from "./dom.js";
+import { $, pct } from "./dom.js";
 import * as filters from "./filters.js";
 import { pickLanguage, setLanguage, t } from "./lang.js";
 import { appendToGrid, entryKey, fromItem, renderGrid } from "./results.js";
@@ -21,6 +25,8 @@ const state = {
   entries: [],
   keys: new Set(),
   request: null, // the last search, without k
+  endpoint: "/api/search", // or /api/recommend
+  bestBelow: null, // the best hit a cut-off dropped, when it dropped them all
   k: PAGE,
   nextOffset: null,
   total: null,
@@ -32,7 +38,12 @@ const state = {
   info: null,
 };
 const composer = new Composer($("#chips"), partsChanged, showBoxHint); // modules run after parsing
-const actions = { open: (hit) => openViewer(hit, actions), more: moreLike };
+const actions = {
+  open: (hit) => openViewer(hit, actions),
+  more: moreLike,
+  feedback: markHit,
+  feedbackOf: (itemId) => composer.feedbackOf(itemId),
+};
 
 // -- status line -----------------------------------------------------------------------
 function setStatus(key, vars, isError) {
@@ -61,7 +72,7 @@ function boxText() {
 }
 
 function hasQuery() {
-  return !composer.empty || boxText() !== "";
+  return !composer.empty || boxText() !== "" || composer.marked("like").length > 0;
 }
 
 // A search when there is a query, else the library newest first.
@@ -71,13 +82,20 @@ function run() {
 
 // The same view again (after a filter changed).
 function rerun() {
+  if (state.view === "search" && state.endpoint === "/api/recommend" && composer.marked("like").length) return recommend();
   return state.view === "search" && hasQuery() ? newSearch() : browse(0);
 }
 
 async function newSearch() {
-  const body = { mode: composer.hasMedia() ? "vector" : $("#f-mode").value, filters: filters.current() };
-  if (composer.empty) body.text = boxText();
-  else {
+  const mode = $("#f-mode").value;
+  const body = {
+    mode: composer.hasMedia() && mode === "lexical" ? "hybrid" : mode, // words alone cannot read a file
+    filters: filters.current(),
+    dedupe: filters.dedupe(),
+  };
+  if (composer.empty) {
+    if (boxText()) body.text = boxText();
+  } else {
     try {
       body.parts = await composer.requestParts();
     } catch (err) {
@@ -85,9 +103,39 @@ async function newSearch() {
       return;
     }
   }
+  const hasText = Boolean(body.text) || (body.parts || []).some((p) => p.kind === "text" && p.weight > 0);
+  if (filters.rerank() && hasText) body.rerank = true;
+  if (filters.minScore() !== null) body.min_score = filters.minScore();
+  const like = composer.marked("like"), unlike = composer.marked("unlike");
+  if (like.length) body.like = like;
+  if (unlike.length) body.unlike = unlike;
   state.request = body;
+  state.endpoint = "/api/search";
   state.k = Math.min(PAGE, maxK());
   await fetchSearch(false);
+}
+
+// "More like these": items like the liked ones (and unlike the disliked), with some variety.
+async function recommend() {
+  const body = {
+    positive: composer.marked("like"),
+    negative: composer.marked("unlike"),
+    filters: filters.current(),
+    diversity: 0.2,
+  };
+  if (!body.positive.length) return;
+  if (filters.minScore() !== null) body.min_score = filters.minScore();
+  state.request = body;
+  state.endpoint = "/api/recommend";
+  state.k = Math.min(PAGE, maxK());
+  await fetchSearch(false);
+}
+
+// Marks a hit as a good or a bad match (or takes the mark off) and searches again.
+function markHit(hit, kind) {
+  cancelAsk();
+  composer.setFeedback(hit, kind);
+  run();
 }
 
 async function fetchSearch(append) {
@@ -96,9 +144,10 @@ async function fetchSearch(append) {
   setStatus(append ? "loading" : "searching");
   setBusy(true);
   try {
-    const result = await postJson("/api/search", Object.assign({}, state.request, { k }));
+    const result = await postJson(state.endpoint, Object.assign({}, state.request, { k }));
     if (seq !== state.seq) return;
     composer.markChecked();
+    state.bestBelow = result.best_below || null;
     const from = append ? state.entries.length : 0;
     if (!append) { state.entries = []; state.keys = new Set(); }
     for (const hit of result.hits) {
@@ -190,6 +239,14 @@ function render(from) {
   showEmpty();
   $("#more").hidden = !state.more;
   $("#welcome").hidden = state.view !== "browse";
+  showRecommend();
+}
+
+// The "more like these" button, while some items are liked.
+function showRecommend() {
+  const n = composer.marked("like").length;
+  $("#recommend").hidden = n === 0;
+  $("#recommend").textContent = t("recommend", { n });
 }
 
 function showCounts() {
@@ -205,7 +262,9 @@ function showEmpty() {
   if (!empty) return;
   const active = filters.describe(state.view === "search");
   $("#clear-filters").hidden = active.length === 0;
-  if (active.length) $("#empty-text").textContent = t("noneFiltered", { list: active.join(", ") });
+  const best = state.view === "search" ? state.bestBelow : null;
+  if (best) $("#empty-text").textContent = t("noConfident", { name: best.name, score: pct(best.score) });
+  else if (active.length) $("#empty-text").textContent = t("noneFiltered", { list: active.join(", ") });
   else $("#empty-text").textContent = t(state.view === "browse" ? "emptyLibrary" : "none");
 }
 
@@ -252,6 +311,8 @@ async function addFile(file) {
 
 async function submit() {
   const text = boxText();
+  const last = (state.request && state.request.text) || "";
+  if (composer.empty && text && text !== last) composer.clearFeedback(); // marks were for another query
   if (text && !composer.empty) {
     const choice = await ask(t("askText", { text, current: composer.describe() }), [
       ["both", t("together")],
@@ -276,7 +337,8 @@ function moreLike(hit) {
 
 function partsChanged(reason) {
   if (reason === "remove") wordsBackToBox();
-  run();
+  if (state.endpoint === "/api/recommend" && composer.marked("like").length) recommend();
+  else run();
 }
 
 // -- drag and drop, paste, picking -------------------------------------------------------
@@ -316,7 +378,7 @@ function setupKeys() {
     const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
     if (e.key === "Escape") {
       if (cancelAsk() || closeViewer()) return;
-      if (active.id === "q" && !composer.empty) { composer.clear(); run(); return; }
+      if (active.id === "q" && (!composer.empty || composer.feedback.length)) { composer.clear(); run(); return; }
     }
     if (e.key === "/" && !typing) { e.preventDefault(); $("#q").focus(); $("#q").select(); }
     if (e.key === "ArrowDown" && active.id === "q") {
@@ -332,6 +394,7 @@ function setupKeys() {
 // -- library info, language ----------------------------------------------------------------
 async function loadInfo() {
   try { state.info = await api("/api/info"); } catch (err) { state.info = null; }
+  filters.offerRerank(state.info && state.info.rerankers);
   showLibraryInfo();
 }
 
@@ -350,6 +413,7 @@ function applyLanguage(code) {
   showBoxHint();
   composer.render();
   filters.showCount();
+  filters.showMinScore();
   if (state.view !== null) render(null);
   else showStatus();
   showLibraryInfo();
@@ -359,6 +423,7 @@ function applyLanguage(code) {
 function start() {
   $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
   $("#more").addEventListener("click", loadMore);
+  $("#recommend").addEventListener("click", recommend);
   $("#clear-filters").addEventListener("click", () => { filters.clear(); rerun(); });
   for (const b of document.querySelectorAll("[data-lang]")) {
     b.addEventListener("click", () => { localStorage.setItem("mmsearch.lang", b.dataset.lang); applyLanguage(b.dataset.lang); });

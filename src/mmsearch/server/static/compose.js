@@ -1,6 +1,8 @@
 // The query as chips beside the text box: files (image, video, sound), words and "more like"
 // an item, each with an editable weight and a remove button. The chips are the query that is
 // sent: nothing is searched that is not shown here (or typed in the box when there are none).
+// Items marked with thumbs up or down (relevance feedback) are chips too, sent as the
+// search's like / unlike lists rather than as parts.
 
 import { el } from "./dom.js";
 import { t } from "./lang.js";
@@ -12,8 +14,11 @@ const EXTENSIONS = {
   video: ["mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "3gp", "ts"],
   audio: ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "wma", "aif", "aiff"],
 };
-const CHIP_TEXT = { image: "chipImage", video: "chipVideo", audio: "chipAudio", text: "chipText", item: "chipItem" };
-const ICON = { video: "▶", audio: "♪", text: "“", item: "≈" };
+const CHIP_TEXT = {
+  image: "chipImage", video: "chipVideo", audio: "chipAudio", text: "chipText", item: "chipItem",
+  like: "chipLike", unlike: "chipUnlike",
+};
+const ICON = { video: "▶", audio: "♪", text: "“", item: "≈", like: "+", unlike: "−" };
 const MAX_WEIGHT = 10;
 
 // "image", "video" or "audio" for a file that can be a query; null for anything else.
@@ -43,6 +48,7 @@ export class Composer {
     this.onChange = onChange;
     this.onRender = onRender || (() => {});
     this.parts = [];
+    this.feedback = []; // {id, kind: "like" | "unlike", name, value: item id, thumb}
     this.nextId = 1;
   }
 
@@ -73,14 +79,42 @@ export class Composer {
     const part = this.parts.find((p) => p.id === id);
     if (part && part.url) URL.revokeObjectURL(part.url);
     this.parts = this.parts.filter((p) => p.id !== id);
+    this.feedback = this.feedback.filter((p) => p.id !== id);
     this.render();
   }
 
   clear() {
     for (const p of this.parts) if (p.url) URL.revokeObjectURL(p.url);
     this.parts = [];
+    this.feedback = [];
     this.render();
   }
+
+  // -- relevance feedback ---------------------------------------------------------------
+  // "like" or "unlike" for an item marked so, else null.
+  feedbackOf(itemId) {
+    const mark = this.feedback.find((p) => p.value === itemId);
+    return mark ? mark.kind : null;
+  }
+
+  // Marks a hit liked or disliked; marking it the same way again takes the mark off.
+  setFeedback(hit, kind) {
+    const was = this.feedbackOf(hit.item_id);
+    this.feedback = this.feedback.filter((p) => p.value !== hit.item_id);
+    if (was !== kind) {
+      this.feedback.push({ id: this.nextId++, kind, name: hit.name, value: hit.item_id, thumb: hit.thumbnail_url });
+    }
+    this.render();
+  }
+
+  clearFeedback() {
+    if (!this.feedback.length) return;
+    this.feedback = [];
+    this.render();
+  }
+
+  // Item ids marked "like" (or "unlike").
+  marked(kind) { return this.feedback.filter((p) => p.kind === kind).map((p) => p.value); }
 
   // What the query holds, for a question: “red” + photo.png
   describe() {
@@ -101,20 +135,26 @@ export class Composer {
   }
 
   render() {
-    this.container.replaceChildren(...this.parts.map((p) => this.chip(p)));
-    this.container.hidden = this.parts.length === 0;
+    const all = [...this.parts, ...this.feedback];
+    this.container.replaceChildren(...all.map((p) => this.chip(p)));
+    this.container.hidden = all.length === 0;
     this.onRender();
   }
 
   chip(part) {
     const label = t(CHIP_TEXT[part.kind], { name: part.name });
+    const mark = part.kind === "like" || part.kind === "unlike";
     const picture = part.url || (part.thumb ? part.thumb + "?size=128" : null);
-    const weight = el("input", {
-      type: "number", className: "chip-weight", step: "0.5", min: String(-MAX_WEIGHT), max: String(MAX_WEIGHT),
-      value: String(part.weight), "aria-label": t("weightOf", { name: part.name }), title: t("weightOf", { name: part.name }),
-    });
-    weight.addEventListener("change", () => this.setWeight(part, weight));
+    let weight = null;
+    if (!mark) {
+      weight = el("input", {
+        type: "number", className: "chip-weight", step: "0.5", min: String(-MAX_WEIGHT), max: String(MAX_WEIGHT),
+        value: String(part.weight), "aria-label": t("weightOf", { name: part.name }), title: t("weightOf", { name: part.name }),
+      });
+      weight.addEventListener("change", () => this.setWeight(part, weight));
+    }
     return el("span", { className: "chip chip-" + part.kind, role: "group", "aria-label": label, "data-part": String(part.id) }, [
+      mark && picture ? el("span", { className: "chip-mark", "aria-hidden": "true", text: ICON[part.kind] }) : null,
       picture
         ? el("img", { src: picture, alt: "" })
         : el("span", { className: "chip-icon", "aria-hidden": "true", text: ICON[part.kind] || "•" }),

@@ -30,3 +30,48 @@ export function fmtDate(epoch, lang) {
   const options = { year: "numeric", month: "short", day: "numeric" };
   return new Date(epoch * 1000).toLocaleDateString(lang === "zh" ? "zh-CN" : "en", options);
 }
+
+// An icon: one SVG path in a 24x24 box, hidden from assistive technology.
+export function icon(d) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", d);
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
+// ``text`` as nodes with the character ranges ``ranges`` ([[start, end], ...], counted in
+// code points as the server counts them) in <mark> elements. Never parsed as HTML. A text
+// longer than ``limit`` is cut to a window around its first mark, with "…" where cut.
+export function highlighted(text, ranges, limit) {
+  const chars = Array.from(text || "");
+  const marks = (ranges || []).filter((r) => Array.isArray(r) && r[0] < r[1] && r[0] >= 0);
+  let from = 0, to = chars.length;
+  if (limit && chars.length > limit) {
+    const first = marks.length ? marks[0][0] : 0;
+    from = Math.max(0, Math.min(first - Math.floor(limit / 4), chars.length - limit));
+    to = from + limit;
+  }
+  const out = [];
+  if (from > 0) out.push("…");
+  let at = from;
+  for (const [start, end] of marks) {
+    const a = Math.max(start, at), b = Math.min(end, to);
+    if (a >= b) continue;
+    if (a > at) out.push(chars.slice(at, a).join(""));
+    out.push(el("mark", { text: chars.slice(a, b).join("") }));
+    at = b;
+  }
+  if (at < to) out.push(chars.slice(at, to).join(""));
+  if (to < chars.length) out.push("…");
+  return out;
+}
+
+// A calibrated score (0–1) as a whole percentage, never rounded up to 100.
+export function pct(score) {
+  return Math.floor(Math.max(0, Math.min(1, score)) * 100) + "%";
+}

@@ -1,10 +1,13 @@
 // The filter fields: what they hold, how to say it, clearing them, and folding them away on
-// narrow screens (a toggle button that says how many are active).
+// narrow screens (a toggle button that says how many are active). Besides the filters proper:
+// the match mode, the relevance cut-off (a slider over the calibrated 0–1 scale), folding
+// near-duplicates (on by default) and, when the server offers rerankers, a reranking switch.
 
-import { $ } from "./dom.js";
+import { $, pct } from "./dom.js";
 import { t } from "./lang.js";
 
 const FIELDS = ["#f-type", "#f-from", "#f-to", "#f-folder"];
+export const DEFAULT_MODE = "hybrid";
 let appliedFolder = "";
 
 // Filters as /api/search takes them.
@@ -17,6 +20,32 @@ export function current() {
   const folder = $("#f-folder").value.trim();
   if (folder) f.path_prefix = folder;
   return f;
+}
+
+// The relevance cut-off (min_score), or null when the slider is at 0.
+export function minScore() {
+  const v = Number($("#f-min").value);
+  return Number.isFinite(v) && v > 0 ? v : null;
+}
+
+export function showMinScore() {
+  const v = minScore();
+  $("#f-min-value").textContent = v === null ? t("anyScore") : "≥ " + pct(v);
+}
+
+// Whether to fold near-duplicates into one hit (on unless unticked).
+export function dedupe() {
+  return $("#f-dedupe").checked;
+}
+
+// Whether to rerank (the switch shows only when the server offers a reranker).
+export function rerank() {
+  return !$("#f-rerank-label").hidden && $("#f-rerank").checked;
+}
+
+export function offerRerank(names) {
+  $("#f-rerank-label").hidden = !(names && names.length);
+  $("#f-rerank-label").title = names && names.length ? names.join(", ") : "";
 }
 
 // The same as query-string parameters for /api/browse.
@@ -42,19 +71,24 @@ export function describe(withMode) {
   if (f.date_from) out.push(t("filterFrom", { v: f.date_from }));
   if (f.date_to) out.push(t("filterTo", { v: f.date_to }));
   if (f.path_prefix) out.push(t("filterFolder", { v: f.path_prefix }));
-  if (withMode && $("#f-mode").value !== "vector") out.push(t("filterMode", { v: selectedText("#f-mode") }));
+  if (withMode && $("#f-mode").value !== DEFAULT_MODE) out.push(t("filterMode", { v: selectedText("#f-mode") }));
+  if (withMode && minScore() !== null) out.push(t("filterMin", { v: pct(minScore()) }));
+  if (withMode && !dedupe()) out.push(t("filterNoDedupe"));
   return out;
 }
 
 export function clear() {
   for (const sel of FIELDS) $(sel).value = "";
-  $("#f-mode").value = "vector";
+  $("#f-mode").value = DEFAULT_MODE;
+  $("#f-min").value = "0";
+  $("#f-dedupe").checked = true;
   appliedFolder = "";
+  showMinScore();
   showCount();
 }
 
 export function showCount() {
-  const n = Object.keys(current()).length;
+  const n = Object.keys(current()).length + (minScore() !== null ? 1 : 0);
   $("#filters-toggle-text").textContent = n ? t("filtersToggleN", { n }) : t("filtersToggle");
 }
 
@@ -78,6 +112,7 @@ export function onChange(callback) {
     showCount();
     callback(sel);
   };
-  for (const sel of [...FIELDS, "#f-mode"]) $(sel).addEventListener("change", () => fire(sel));
+  for (const sel of [...FIELDS, "#f-mode", "#f-min", "#f-dedupe", "#f-rerank"]) $(sel).addEventListener("change", () => fire(sel));
+  $("#f-min").addEventListener("input", showMinScore);
   $("#f-folder").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); fire("#f-folder"); } });
 }

@@ -1,0 +1,1 @@
+"""Cross-attention rerankers: re-score the top of a fused result list (see base.py)."""
