@@ -14,11 +14,12 @@ from typing import Any
 
 from mmsearch.cli.main import add_library_args
 from mmsearch.cli.search_args import (
+    add_count_arg,
     add_filter_args,
+    add_ids_arg,
     add_min_score_arg,
     add_output_args,
     check_output,
-    count,
     filters,
     flat_ids,
     fraction,
@@ -35,21 +36,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="item ids liked or watched, oldest first (12 40 7 or 12,40,7)",
     )
     add_library_args(p)
-    p.add_argument(
+    add_ids_arg(
+        p,
         "--negative",
-        action="append",
-        type=id_list("--negative"),
-        metavar="IDS",
-        help="item ids disliked: recommend away from them (12,40 or repeated)",
+        "item ids disliked: recommend away from them (12,40 or repeated)",
     )
-    p.add_argument(
+    add_ids_arg(
+        p,
         "--exclude",
-        action="append",
-        type=id_list("--exclude"),
-        metavar="IDS",
-        help="item ids never to recommend, e.g. already seen (12,40 or repeated)",
+        "item ids never to recommend, e.g. already seen (12,40 or repeated)",
     )
-    p.add_argument("-k", type=count("-k"), default=10, help="number of results (default 10)")
+    add_count_arg(p)
     p.add_argument(
         "--diversity",
         type=fraction("--diversity"),

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any
 from mmsearch.cli.main import add_library_args
 from mmsearch.cli.search_args import (
     SOURCES,
+    add_count_arg,
     add_filter_args,
+    add_ids_arg,
     add_min_score_arg,
     add_output_args,
     check_output,
     count,
     filters,
     flat_ids,
-    id_list,
     source_weight,
 )
 
@@ -49,22 +50,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--audio", action="append", default=[], metavar="FILE", help="query audio clip")
     p.add_argument("--video", action="append", default=[], metavar="FILE", help="query video clip")
-    p.add_argument(
+    add_ids_arg(
+        p,
         "--like",
-        action="append",
-        type=id_list("--like"),
-        metavar="IDS",
-        help="item ids that are good answers (12,40 or repeated): alone, more like these; "
+        "item ids that are good answers (12,40 or repeated): alone, more like these; "
         "with a query, refine it towards them",
     )
-    p.add_argument(
+    add_ids_arg(
+        p,
         "--unlike",
-        action="append",
-        type=id_list("--unlike"),
-        metavar="IDS",
-        help="item ids that are bad answers: refine the query away from them (never shown)",
+        "item ids that are bad answers: refine the query away from them (never shown)",
     )
-    p.add_argument("-k", type=count("-k"), default=10, help="number of results (default 10)")
+    add_count_arg(p)
     add_filter_args(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--path-prefix", metavar="DIR", help="only items under this folder")

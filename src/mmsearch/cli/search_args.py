@@ -93,6 +93,16 @@ def _number(flag: str, text: str) -> float:
     return value
 
 
+def add_ids_arg(p: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """A repeatable ``--flag 12,40`` option of item ids (``flat_ids`` joins the groups)."""
+    p.add_argument(flag, action="append", type=id_list(flag), metavar="IDS", help=help)
+
+
+def add_count_arg(p: argparse.ArgumentParser) -> None:
+    """``-k N``: how many results."""
+    p.add_argument("-k", type=count("-k"), default=10, help="number of results (default 10)")
+
+
 def add_filter_args(p: argparse.ArgumentParser) -> None:
     """``--modality``, ``--type``, ``--path-prefix``, ``--after``, ``--before``, ``--where``."""
     p.add_argument(
